@@ -1,0 +1,90 @@
+// The device interface every layer computes through. CpuBackend runs the reference kernels of
+// core/ref/; CudaBackend (cuda/) runs cuDNN, cuBLAS and our kernels on one stream. All pointers
+// are on the backend's device; every call is ordered on the backend's stream.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/geometry.h"
+#include "core/tensor.h"
+
+namespace inq {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string description() const = 0;  // e.g. "cpu (2 threads)" or "cuda:0 NVIDIA H100"
+
+  // --- memory ---
+  virtual std::shared_ptr<Storage> allocate(size_t bytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;  // returns when done
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill(float* p, int64_t n, float value) = 0;
+  virtual void synchronize() = 0;
+  // Peak bytes allocated on the device since start (0 where not tracked).
+  virtual size_t peak_bytes() const { return 0; }
+
+  // --- ops: semantics are those of the reference kernels in core/ref/ ---
+  virtual void conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) = 0;
+  virtual void conv2d_bwd_data(const ConvGeom& g, const float* w, const float* dy, float* dx) = 0;
+  virtual void conv2d_bwd_filter(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) = 0;
+
+  virtual void linear_fwd(int n, int in, int out, const float* x, const float* w, const float* b, float* y) = 0;
+  virtual void linear_bwd(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx,
+                          float* dw, float* db) = 0;
+
+  virtual void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                     float* running_mean, float* running_var, float momentum, float eps, float* y,
+                                     float* save_mean, float* save_invstd) = 0;
+  virtual void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                    const float* running_mean, const float* running_var, float eps, float* y) = 0;
+  virtual void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                               const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                               float* dbeta) = 0;
+
+  virtual void relu_fwd(int64_t n, const float* x, float* y) = 0;
+  virtual void relu_bwd(int64_t n, const float* y, const float* dy, float* dx) = 0;
+
+  virtual void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) = 0;
+  virtual void maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) = 0;
+  virtual void avgpool2d_fwd(const PoolGeom& g, const float* x, float* y) = 0;
+  virtual void avgpool2d_bwd(const PoolGeom& g, const float* dy, float* dx) = 0;
+  virtual void adaptive_avgpool2d_fwd(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) = 0;
+  virtual void adaptive_avgpool2d_bwd(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) = 0;
+
+  virtual void add_fwd(int64_t n, const float* a, const float* b, float* y) = 0;
+  virtual void accumulate(int64_t n, const float* x, float* y) = 0;
+  virtual void concat_fwd(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) = 0;
+  virtual void concat_bwd(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) = 0;
+
+  virtual void dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) = 0;
+  virtual void dropout_bwd(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) = 0;
+
+  virtual void softmax_xent_fwd(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
+                                float* probs, float* loss) = 0;
+  virtual void softmax_xent_bwd(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
+                                float* dlogits) = 0;
+
+  virtual void sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
+                        float momentum, float weight_decay, bool nesterov) = 0;
+};
+
+// Explicit choice, never a silent fallback: asking for CUDA without a GPU (or in a build without
+// CUDA) throws with the reason. `threads` = 0 means all cores (CPU backend only).
+std::unique_ptr<Backend> make_backend(Device device, int threads = 0, int cuda_device = 0);
+
+// Whether a CUDA device can be used by this build on this machine (for tests that skip).
+bool cuda_available(std::string* why_not = nullptr);
+
+// --- tensor helpers over a backend ---
+Tensor empty(Backend& be, const Shape& shape);
+Tensor zeros(Backend& be, const Shape& shape);
+// Makes `t` have `shape`, reusing its storage when large enough: steady-state steps allocate nothing.
+void ensure_shape(Backend& be, Tensor& t, const Shape& shape);
+Tensor to_backend(Backend& be, const float* host, const Shape& shape);
+std::vector<float> to_host(Backend& be, const Tensor& t);
+
+}  // namespace inq
