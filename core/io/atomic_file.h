@@ -1,0 +1,12 @@
+// Writing files so that a crash or a failed run never leaves a half-written file behind:
+// write to PATH.tmp.<pid> in the same directory, fsync it, rename over PATH, fsync the directory.
+#pragma once
+#include <string>
+
+namespace inq {
+
+void write_file_atomic(const std::string& path, const void* data, size_t bytes);
+void write_file_atomic(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path);  // throws std::runtime_error naming the path
+
+}  // namespace inq

@@ -1,0 +1,26 @@
+// Datasets produce one (image, label) sample at a time into caller-provided memory; the loader
+// (data/loader.h) runs them on worker threads and assembles batches.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace inq {
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual int num_classes() const = 0;
+  virtual Shape sample_shape() const = 0;  // {c, h, w} after transforms
+  // Writes sample i (transformed: augmentation drawn from rng when training, normalised, CHW
+  // float) into out[sample_shape numel] and returns its label. Must be thread-safe for
+  // concurrent calls with distinct rngs. Throws on an unreadable sample.
+  virtual int32_t get(int64_t i, float* out, Rng& rng) const = 0;
+  virtual std::string describe() const = 0;  // "fashion-mnist train (60000 images)"
+};
+
+}  // namespace inq
