@@ -10,6 +10,7 @@
 
 namespace inq {
 
+// Transforms (augmentation or not) are fixed when the dataset is constructed (train or eval).
 class Dataset {
  public:
   virtual ~Dataset() = default;

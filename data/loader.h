@@ -22,7 +22,6 @@ struct LoaderOptions {
   int prefetch = 4;          // batches ready ahead
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
-  bool augment = true;       // passed through as the dataset's training flag via the rng stream
 };
 
 struct HostBatch {
