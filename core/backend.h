@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/geometry.h"
+#include "core/ref/inq_ref.h"
 #include "core/tensor.h"
 
 namespace inq {
@@ -70,6 +71,12 @@ class Backend {
 
   virtual void sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
                         float momentum, float weight_decay, bool nesterov) = 0;
+
+  // --- INQ stage boundary (semantics of core/ref/inq_ref.h) ---
+  virtual void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
+                          uint64_t seed, uint8_t* select) = 0;
+  virtual void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
+                                  int n2) = 0;
 };
 
 // Explicit choice, never a silent fallback: asking for CUDA without a GPU (or in a build without

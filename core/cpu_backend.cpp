@@ -12,6 +12,7 @@
 #include "core/ref/conv2d_ref.h"
 #include "core/ref/dropout_ref.h"
 #include "core/ref/elementwise_ref.h"
+#include "core/ref/inq_ref.h"
 #include "core/ref/linear_ref.h"
 #include "core/ref/pool2d_ref.h"
 #include "core/ref/relu_ref.h"
@@ -129,6 +130,15 @@ void CpuBackend::softmax_xent_bwd(int n, int classes, const float* probs, const 
 void CpuBackend::sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
                           float momentum, float weight_decay, bool nesterov) {
   ref::sgd_step_ref(n, w, g, m, frozen, lr, momentum, weight_decay, nesterov);
+}
+
+void CpuBackend::inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
+                            uint64_t seed, uint8_t* select) {
+  ref::inq_select_ref(n, w, frozen, count, strategy, seed, select);
+}
+void CpuBackend::inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
+                                    int n2) {
+  ref::inq_project_freeze_ref(n, w, m, frozen, select, n1, n2);
 }
 
 }  // namespace inq

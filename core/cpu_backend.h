@@ -56,6 +56,10 @@ class CpuBackend final : public Backend {
                         float* dlogits) override;
   void sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
                 float weight_decay, bool nesterov) override;
+  void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
+                  uint64_t seed, uint8_t* select) override;
+  void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
+                          int n2) override;
 
  private:
   int threads_;
