@@ -1,0 +1,129 @@
+#include "core/ref/batchnorm2d_ref.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace inq::ref {
+namespace {
+
+// Sums are taken in double whatever T is: a channel of a large batch has millions of terms.
+using Acc = double;
+
+// Below this many elements per call the thread start-up costs more than the work.
+constexpr int64_t kParallelMin = int64_t(1) << 15;
+
+}  // namespace
+
+// Each channel is reduced by one thread in a fixed order (image by image, then pixel by pixel),
+// so the result does not depend on the thread count at all.
+template <typename T>
+void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, T* running_mean,
+                               T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd) {
+  const int64_t count = int64_t(n) * hw;
+  // PyTorch refuses this too: the unbiased variance of one value is undefined.
+  if (count < 2)
+    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
+                                std::to_string(count));
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    // Two passes (mean, then squared deviations) avoid the cancellation of E[x^2] - E[x]^2.
+    Acc sum = 0;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) sum += Acc(xp[j]);
+    }
+    const Acc mean = sum / Acc(count);
+    Acc sq = 0;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) {
+        const Acc d = Acc(xp[j]) - mean;
+        sq += d * d;
+      }
+    }
+    const Acc var = sq / Acc(count);
+    const Acc invstd = Acc(1) / std::sqrt(var + Acc(eps));
+    const Acc g = Acc(gamma[ch]), b = Acc(beta[ch]);
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      T* yp = y + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) yp[j] = T((Acc(xp[j]) - mean) * invstd * g + b);
+    }
+    save_mean[ch] = T(mean);
+    save_invstd[ch] = T(invstd);
+    // Running statistics are optional (track_running_stats=False passes nullptr).
+    const Acc mom = Acc(momentum);
+    if (running_mean) running_mean[ch] = T((Acc(1) - mom) * Acc(running_mean[ch]) + mom * mean);
+    if (running_var) {
+      const Acc unbiased = var * Acc(count) / Acc(count - 1);
+      running_var[ch] = T((Acc(1) - mom) * Acc(running_var[ch]) + mom * unbiased);
+    }
+  }
+}
+
+template <typename T>
+void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                              const T* running_var, T eps, T* y) {
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    const Acc mean = Acc(running_mean[ch]);
+    const Acc invstd = Acc(1) / std::sqrt(Acc(running_var[ch]) + Acc(eps));
+    const Acc g = Acc(gamma[ch]), b = Acc(beta[ch]);
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      T* yp = y + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) yp[j] = T((Acc(xp[j]) - mean) * invstd * g + b);
+    }
+  }
+}
+
+// With xhat = (x - mean) * invstd and M = n * hw:
+//   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma).
+template <typename T>
+void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T* gamma, const T* save_mean,
+                         const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+  const int64_t count = int64_t(n) * hw;
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    const Acc mean = Acc(save_mean[ch]);
+    const Acc invstd = Acc(save_invstd[ch]);
+    Acc sum_dy = 0, sum_dy_xhat = 0;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      const T* dyp = dy + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) {
+        sum_dy += Acc(dyp[j]);
+        sum_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
+      }
+    }
+    const Acc m = Acc(count);
+    const Acc k = Acc(gamma[ch]) * invstd / m;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      const T* dyp = dy + i * plane + int64_t(ch) * hw;
+      T* dxp = dx + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) {
+        const Acc xhat = (Acc(xp[j]) - mean) * invstd;
+        dxp[j] = T(k * (m * Acc(dyp[j]) - sum_dy - xhat * sum_dy_xhat));
+      }
+    }
+    dgamma[ch] = T(sum_dy_xhat);
+    dbeta[ch] = T(sum_dy);
+  }
+}
+
+#define INQ_INSTANTIATE_BN(T)                                                                                       \
+  template void batchnorm2d_fwd_train_ref<T>(int, int, int, const T*, const T*, const T*, T*, T*, T, T, T*, T*,    \
+                                             T*);                                                                  \
+  template void batchnorm2d_fwd_eval_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T,    \
+                                            T*);                                                                   \
+  template void batchnorm2d_bwd_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T*, T*, T*);
+INQ_INSTANTIATE_BN(float)
+INQ_INSTANTIATE_BN(double)
+#undef INQ_INSTANTIATE_BN
+
+}  // namespace inq::ref
