@@ -1,0 +1,26 @@
+// BatchNorm2d launchers (semantics of core/ref/batchnorm2d_ref.h, i.e. PyTorch's): NCHW, per-channel
+// statistics over n*hw values, deterministic (one block per channel, fixed reduction tree).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "core/geometry.h"
+
+namespace inq::cuda {
+
+// Training forward. running_mean / running_var may be nullptr (no running statistics); gamma /
+// beta may be nullptr (1 and 0); y must not alias x. Throws std::invalid_argument when n*hw < 2,
+// as the reference does.
+void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                           float* running_mean, float* running_var, float momentum, float eps, float* y,
+                           float* save_mean, float* save_invstd, cudaStream_t stream);
+// Inference forward with the running statistics; y may alias x.
+void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                          const float* running_mean, const float* running_var, float eps, float* y,
+                          cudaStream_t stream);
+// Backward of the training forward; dx, dgamma, dbeta overwritten (dgamma / dbeta may be nullptr).
+void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma, const float* save_mean,
+                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, cudaStream_t stream);
+
+}  // namespace inq::cuda
