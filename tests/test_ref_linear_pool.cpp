@@ -50,7 +50,8 @@ TEST(LinearRef, ForwardMatchesDirectLoops) {
       const Vec want = naive_linear(n, in, out, x, w, bias);
       Vec y(want.size(), kNaN);
       ref::linear_fwd_ref(n, in, out, x.data(), w.data(), bias ? bias->data() : nullptr, y.data());
-      for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-12) << n << "x" << in << "x" << out << " " << i;
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], want[i], 1e-12) << n << "x" << in << "x" << out << " " << i;
     }
   }
 }
@@ -125,13 +126,9 @@ TEST(PoolGeom, OutputSizesMatchPyTorch) {
   // Values printed by torch.nn.MaxPool2d(k, s, pad, ceil_mode=...) on an h x h input.
   const Size sizes[] = {
       {112, 3, 2, 0, true, 56},  // GoogLeNet's stem pool
-      {112, 3, 2, 0, false, 55},
-      {7, 3, 2, 0, true, 3},
-      {6, 2, 2, 1, true, 4},
+      {112, 3, 2, 0, false, 55}, {7, 3, 2, 0, true, 3},  {6, 2, 2, 1, true, 4},
       {5, 2, 2, 1, true, 3},  // a fourth window would start in the right padding: dropped
-      {6, 3, 2, 1, true, 4},
-      {6, 3, 2, 1, false, 3},
-      {4, 3, 3, 1, true, 2},
+      {6, 3, 2, 1, true, 4},     {6, 3, 2, 1, false, 3}, {4, 3, 3, 1, true, 2},
   };
   for (const Size& s : sizes) {
     const PoolGeom g = make_pool_geom(1, 1, s.h, s.h + 1, s.k, s.k, s.s, s.s, s.pad, s.pad, s.ceil);

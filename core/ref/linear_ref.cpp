@@ -60,8 +60,7 @@ void linear_bwd_ref(int n, int in, int out, const T* x, const T* w, const T* dy,
 
 template void linear_fwd_ref<float>(int, int, int, const float*, const float*, const float*, float*);
 template void linear_fwd_ref<double>(int, int, int, const double*, const double*, const double*, double*);
-template void linear_bwd_ref<float>(int, int, int, const float*, const float*, const float*, float*, float*,
-                                    float*);
+template void linear_bwd_ref<float>(int, int, int, const float*, const float*, const float*, float*, float*, float*);
 template void linear_bwd_ref<double>(int, int, int, const double*, const double*, const double*, double*, double*,
                                      double*);
 

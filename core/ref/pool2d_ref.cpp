@@ -161,12 +161,12 @@ void adaptive_avgpool2d_bwd_ref(int n, int c, int h, int w, int oh, int ow, cons
   }
 }
 
-#define INQ_POOL2D_INSTANTIATE(T)                                                                     \
-  template void maxpool2d_fwd_ref<T>(const PoolGeom&, const T*, T*, int32_t*);                        \
-  template void maxpool2d_bwd_ref<T>(const PoolGeom&, const T*, const int32_t*, T*);                  \
-  template void avgpool2d_fwd_ref<T>(const PoolGeom&, const T*, T*);                                  \
-  template void avgpool2d_bwd_ref<T>(const PoolGeom&, const T*, T*);                                  \
-  template void adaptive_avgpool2d_fwd_ref<T>(int, int, int, int, int, int, const T*, T*);            \
+#define INQ_POOL2D_INSTANTIATE(T)                                                          \
+  template void maxpool2d_fwd_ref<T>(const PoolGeom&, const T*, T*, int32_t*);             \
+  template void maxpool2d_bwd_ref<T>(const PoolGeom&, const T*, const int32_t*, T*);       \
+  template void avgpool2d_fwd_ref<T>(const PoolGeom&, const T*, T*);                       \
+  template void avgpool2d_bwd_ref<T>(const PoolGeom&, const T*, T*);                       \
+  template void adaptive_avgpool2d_fwd_ref<T>(int, int, int, int, int, int, const T*, T*); \
   template void adaptive_avgpool2d_bwd_ref<T>(int, int, int, int, int, int, const T*, T*);
 
 INQ_POOL2D_INSTANTIATE(float)

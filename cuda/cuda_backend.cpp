@@ -1,0 +1,234 @@
+#include "cuda/cuda_backend.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "cuda/batchnorm2d.h"
+#include "cuda/bias.h"
+#include "cuda/check.h"
+#include "cuda/cublas_linear.h"
+#include "cuda/cudnn_conv.h"
+#include "cuda/device_memory.h"
+#include "cuda/dropout.h"
+#include "cuda/elementwise.h"
+#include "cuda/inq_partition.h"
+#include "cuda/pool2d.h"
+#include "cuda/relu.h"
+#include "cuda/sgd.h"
+#include "cuda/softmax_xent.h"
+
+namespace inq::cuda {
+namespace {
+
+std::string error_text(cudaError_t err) {
+  return std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ")";
+}
+
+}  // namespace
+
+bool device_available(std::string* why_not) {
+  auto fail = [why_not](const std::string& why) {
+    if (why_not) *why_not = why;
+    return false;
+  };
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    return fail("cudaGetDeviceCount failed: " + error_text(err));
+  }
+  if (count == 0) return fail("no CUDA device is visible");
+  // A build for other architectures would fail at the first kernel launch; say so up front.
+  err = probe_kernel_image();
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    int major = 0, minor = 0;
+    (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+    (void)cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+    return fail("this build has no kernels for device 0 (sm_" + std::to_string(major * 10 + minor) +
+                "): " + error_text(err) + "; rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+                std::to_string(major * 10 + minor));
+  }
+  return true;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) { return std::make_unique<CudaBackend>(device); }
+
+CudaBackend::CudaBackend(int device, CudaOptions options) : device_(device), options_(options) {
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count)
+    throw std::invalid_argument("cuda device " + std::to_string(device) + " does not exist (" +
+                                std::to_string(count) + " visible)");
+  CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop;
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  device_name_ = std::string(prop.name) + ", sm_" + std::to_string(prop.major * 10 + prop.minor);
+  // Non-blocking: never serialised against the legacy default stream other libraries may use.
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  try {
+    allocator_ = std::make_unique<DeviceAllocator>(device, stream_);
+    workspace_ = std::make_unique<Workspace>(*allocator_);
+    conv_ = std::make_unique<CudnnConv>(stream_, ConvOptions{options.allow_tf32, options.deterministic});
+    linear_ = std::make_unique<CublasLinear>(stream_, *allocator_, options.allow_tf32);
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+CudaBackend::~CudaBackend() { release(); }
+
+void CudaBackend::release() noexcept {
+  DeviceGuard guard(device_);
+  if (stream_) CUDA_LOG(cudaStreamSynchronize(stream_));
+  linear_.reset();
+  conv_.reset();
+  workspace_.reset();
+  allocator_.reset();  // storages still alive elsewhere are freed synchronously from now on
+  if (stream_) CUDA_LOG(cudaStreamDestroy(stream_));
+  stream_ = nullptr;
+}
+
+std::string CudaBackend::description() const {
+  return "cuda:" + std::to_string(device_) + " " + device_name_ + " (" + CudnnConv::version_string() + ", " +
+         (options_.allow_tf32 ? "tf32" : "strict fp32") + (options_.deterministic ? ", deterministic" : "") + ")";
+}
+
+size_t CudaBackend::conv_plan_count() const { return conv_->plan_count(); }
+size_t CudaBackend::conv_workspace_bytes() const { return workspace_->bytes(); }
+
+// --- memory ---
+
+std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) { return allocator_->allocate(bytes); }
+
+void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
+  if (bytes == 0) return;
+  cudaPointerAttributes attributes{};
+  const bool pinned =
+      cudaPointerGetAttributes(&attributes, host_src) == cudaSuccess && attributes.type == cudaMemoryTypeHost;
+  (void)cudaGetLastError();  // a failed query is only a "not pinned" answer
+  CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  // From pageable memory an async copy may still read the buffer after returning: wait for it.
+  if (!pinned) CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::fill(float* p, int64_t n, float value) { cuda::fill(n, value, p, stream_); }
+
+void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+size_t CudaBackend::peak_bytes() const { return allocator_->peak_bytes(); }
+
+// --- convolution and linear ---
+
+void CudaBackend::conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
+  conv_->forward(g, x, w, y, *workspace_);
+  if (b) bias_fwd(g.n, g.k, int64_t(g.p) * g.q, b, y, stream_);
+}
+
+void CudaBackend::conv2d_bwd_data(const ConvGeom& g, const float* w, const float* dy, float* dx) {
+  conv_->backward_data(g, w, dy, dx, *workspace_);
+}
+
+void CudaBackend::conv2d_bwd_filter(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+  conv_->backward_filter(g, x, dy, dw, *workspace_);
+  if (db) bias_bwd(g.n, g.k, int64_t(g.p) * g.q, dy, db, stream_);
+}
+
+void CudaBackend::linear_fwd(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
+  linear_->forward(n, in, out, x, w, b, y);
+}
+
+void CudaBackend::linear_bwd(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx,
+                             float* dw, float* db) {
+  linear_->backward(n, in, out, x, w, dy, dx, dw, db);
+}
+
+// --- our kernels; qualified because the member functions of the same names hide them ---
+
+void CudaBackend::batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                        float* running_mean, float* running_var, float momentum, float eps, float* y,
+                                        float* save_mean, float* save_invstd) {
+  cuda::batchnorm2d_fwd_train(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
+                              save_invstd, stream_);
+}
+void CudaBackend::batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                       const float* running_mean, const float* running_var, float eps, float* y) {
+  cuda::batchnorm2d_fwd_eval(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y, stream_);
+}
+void CudaBackend::batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                  const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                                  float* dbeta) {
+  cuda::batchnorm2d_bwd(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, stream_);
+}
+void CudaBackend::relu_fwd(int64_t n, const float* x, float* y) { cuda::relu_fwd(n, x, y, stream_); }
+void CudaBackend::relu_bwd(int64_t n, const float* y, const float* dy, float* dx) {
+  cuda::relu_bwd(n, y, dy, dx, stream_);
+}
+void CudaBackend::maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+  cuda::maxpool2d_fwd(g, x, y, argmax, stream_);
+}
+void CudaBackend::maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
+  cuda::maxpool2d_bwd(g, dy, argmax, dx, stream_);
+}
+void CudaBackend::avgpool2d_fwd(const PoolGeom& g, const float* x, float* y) {
+  cuda::avgpool2d_fwd(g, x, y, stream_);
+}
+void CudaBackend::avgpool2d_bwd(const PoolGeom& g, const float* dy, float* dx) {
+  cuda::avgpool2d_bwd(g, dy, dx, stream_);
+}
+void CudaBackend::adaptive_avgpool2d_fwd(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) {
+  cuda::adaptive_avgpool2d_fwd(n, c, h, w, oh, ow, x, y, stream_);
+}
+void CudaBackend::adaptive_avgpool2d_bwd(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) {
+  cuda::adaptive_avgpool2d_bwd(n, c, h, w, oh, ow, dy, dx, stream_);
+}
+void CudaBackend::add_fwd(int64_t n, const float* a, const float* b, float* y) {
+  cuda::add_fwd(n, a, b, y, stream_);
+}
+void CudaBackend::accumulate(int64_t n, const float* x, float* y) { cuda::accumulate(n, x, y, stream_); }
+void CudaBackend::concat_fwd(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
+  cuda::concat_fwd(n, hw, c_part, c_total, c_offset, part, y, stream_);
+}
+void CudaBackend::concat_bwd(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) {
+  cuda::concat_bwd(n, hw, c_part, c_total, c_offset, dy, dpart, stream_);
+}
+void CudaBackend::dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) {
+  cuda::dropout_fwd(n, p, seed, x, y, keep, stream_);
+}
+void CudaBackend::dropout_bwd(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) {
+  cuda::dropout_bwd(n, p, keep, dy, dx, stream_);
+}
+void CudaBackend::softmax_xent_fwd(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
+                                   float* probs, float* loss) {
+  cuda::softmax_xent_fwd(n, classes, logits, labels, smoothing, probs, loss, stream_);
+}
+void CudaBackend::softmax_xent_bwd(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
+                                   float* dlogits) {
+  cuda::softmax_xent_bwd(n, classes, probs, labels, smoothing, dlogits, stream_);
+}
+void CudaBackend::sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
+                           float momentum, float weight_decay, bool nesterov) {
+  cuda::sgd_step(n, w, g, m, frozen, lr, momentum, weight_decay, nesterov, stream_);
+}
+void CudaBackend::inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
+                             uint64_t seed, uint8_t* select) {
+  cuda::inq_select(n, w, frozen, count, strategy, seed, select, stream_);
+}
+void CudaBackend::inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
+                                     int n2) {
+  cuda::inq_project_freeze(n, w, m, frozen, select, n1, n2, stream_);
+}
+
+}  // namespace inq::cuda
