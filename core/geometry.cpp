@@ -12,6 +12,7 @@ void require(bool ok, const std::string& what) {
 
 int pooled_size(int in, int k, int stride, int pad, bool ceil_mode) {
   const int span = in + 2 * pad - k;
+  if (span < 0) return 0;  // window larger than the padded input: rejected by the caller
   int out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
   // PyTorch: the last window must start inside the input or the left padding.
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;

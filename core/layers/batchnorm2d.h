@@ -1,0 +1,36 @@
+// BatchNorm2d as torch.nn.BatchNorm2d (affine, tracking running statistics, fixed momentum).
+// state_dict order: weight, bias, running_mean, running_var, num_batches_tracked (a float scalar here).
+#pragma once
+#include <string>
+
+#include "core/module.h"
+
+namespace inq {
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f);
+
+  std::string type() const override { return "BatchNorm2d"; }
+  const std::string& describe() const { return desc_; }
+  Shape output_shape(const Shape& in) const override;
+  // Training: batch statistics, running statistics updated, num_batches_tracked += 1.
+  // Eval: running statistics. Backward needs a training-mode forward.
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+
+  int channels() const { return c_; }
+  float eps() const { return eps_; }
+  float momentum() const { return momentum_; }
+
+ private:
+  int c_;
+  float eps_, momentum_;
+  Param *weight_, *bias_, *running_mean_, *running_var_, *num_batches_tracked_;
+  std::string desc_;
+  bool trained_ = false;  // whether the last forward was in training mode
+  Tensor x_, y_, dx_, save_mean_, save_invstd_;
+  Tensor one_;  // device constant 1, added to num_batches_tracked without a host round trip
+};
+
+}  // namespace inq

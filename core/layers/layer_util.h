@@ -1,0 +1,48 @@
+// Small helpers shared by the layers: shape checks with clear messages and reusable byte buffers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "core/backend.h"
+#include "core/module.h"
+
+namespace inq {
+
+// Throws std::invalid_argument "<who>: expected input [N, C, H, W], got <shape>" unless `s` has
+// 4 dimensions and, when channels >= 0, s[1] == channels.
+inline void require_nchw(const std::string& who, const Shape& s, int64_t channels = -1) {
+  if (s.size() == 4 && (channels < 0 || s[1] == channels)) return;
+  const std::string c = channels < 0 ? "C" : std::to_string(channels);
+  throw std::invalid_argument(who + ": expected input [N, " + c + ", H, W], got " + shape_str(s));
+}
+
+// Narrows a dimension to int for the kernel interfaces, throwing if it does not fit.
+inline int to_int(int64_t v, const std::string& who) {
+  if (v < 0 || v > std::numeric_limits<int>::max())
+    throw std::invalid_argument(who + ": dimension " + std::to_string(v) + " out of range");
+  return static_cast<int>(v);
+}
+
+// Makes `s` hold at least `bytes` bytes on `be`, reusing it when large enough.
+inline void ensure_bytes(Backend& be, std::shared_ptr<Storage>& s, size_t bytes) {
+  if (!s || s->bytes() < bytes) s = be.allocate(bytes);
+}
+
+// Throws std::logic_error unless the Net has bound `p` (the module is used outside a Net).
+inline void require_bound(const Param& p, const std::string& who) {
+  if (!p.value.defined())
+    throw std::logic_error(who + ": parameter '" + p.name + "' is not bound; materialize the Net first");
+}
+
+// Throws std::invalid_argument unless dy has the shape forward produced.
+inline void require_grad_shape(const std::string& who, const Shape& dy, const Shape& y) {
+  if (dy != y)
+    throw std::invalid_argument(who + ": gradient shape " + shape_str(dy) + " differs from output shape " +
+                                shape_str(y) + " (backward without a matching forward?)");
+}
+
+}  // namespace inq

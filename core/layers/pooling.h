@@ -1,0 +1,69 @@
+// Pooling layers as torch.nn.MaxPool2d, AvgPool2d and AdaptiveAvgPool2d (square windows).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/module.h"
+
+namespace inq {
+
+class MaxPool2d : public Module {
+ public:
+  // stride <= 0 means stride = kernel, as PyTorch's default.
+  MaxPool2d(int kernel, int stride = 0, int padding = 0, bool ceil_mode = false);
+
+  std::string type() const override { return "MaxPool2d"; }
+  const std::string& describe() const { return desc_; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+
+ private:
+  PoolGeom geom(const Shape& in) const;
+
+  int kernel_, stride_, padding_;
+  bool ceil_mode_;
+  std::string desc_;
+  PoolGeom g_;
+  Tensor y_, dx_;
+  std::shared_ptr<Storage> argmax_;  // int32 per output
+};
+
+class AvgPool2d : public Module {
+ public:
+  AvgPool2d(int kernel, int stride = 0, int padding = 0, bool ceil_mode = false, bool count_include_pad = true);
+
+  std::string type() const override { return "AvgPool2d"; }
+  const std::string& describe() const { return desc_; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+
+ private:
+  PoolGeom geom(const Shape& in) const;
+
+  int kernel_, stride_, padding_;
+  bool ceil_mode_, count_include_pad_;
+  std::string desc_;
+  PoolGeom g_;
+  Tensor y_, dx_;
+};
+
+class AdaptiveAvgPool2d : public Module {
+ public:
+  AdaptiveAvgPool2d(int out_h, int out_w);
+
+  std::string type() const override { return "AdaptiveAvgPool2d"; }
+  const std::string& describe() const { return desc_; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+
+ private:
+  int oh_, ow_;
+  std::string desc_;
+  Shape in_;
+  Tensor y_, dx_;
+};
+
+}  // namespace inq

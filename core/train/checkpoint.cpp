@@ -1,0 +1,223 @@
+#include "core/train/checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include "core/io/safetensors.h"
+
+namespace inq {
+namespace {
+
+constexpr const char* kFormat = "inq-checkpoint-1";
+constexpr const char* kMomentumPrefix = "optimizer.momentum.";
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// torchvision stores num_batches_tracked as a 0-d tensor; treat [] and [1] alike.
+bool same_shape(const std::vector<int64_t>& a, const Shape& b) {
+  if (a == b) return true;
+  return shape_numel(a) == 1 && shape_numel(b) == 1 && (a.empty() || b.empty());
+}
+
+std::string exact(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+struct Expected {
+  std::string name;
+  Shape shape;
+};
+
+// Checks that `file` holds exactly the `expected` names and shapes, reporting
+// every missing, unexpected and wrong-shape name in one message.
+void check_contents(const SafeTensorsFile& file, const std::vector<Expected>& expected, const std::string& what) {
+  std::vector<std::string> missing, wrong, unexpected;
+  std::set<std::string> known;
+  for (const auto& e : expected) {
+    known.insert(e.name);
+    if (!file.contains(e.name)) {
+      missing.push_back(e.name);
+      continue;
+    }
+    const auto& info = file.info(e.name);
+    if (!same_shape(info.shape, e.shape))
+      wrong.push_back(e.name + " (file " + shape_str(info.shape) + ", model " + shape_str(e.shape) + ")");
+  }
+  for (const auto& n : file.names())
+    if (!known.count(n)) unexpected.push_back(n);
+  if (missing.empty() && wrong.empty() && unexpected.empty()) return;
+  auto list = [](const char* title, const std::vector<std::string>& v) {
+    if (v.empty()) return std::string();
+    std::string s = std::string("\n  ") + title + " (" + std::to_string(v.size()) + "):";
+    const size_t shown = std::min<size_t>(v.size(), 20);
+    for (size_t i = 0; i < shown; ++i) s += " " + v[i];
+    if (v.size() > shown) s += " ...";
+    return s;
+  };
+  throw std::runtime_error(file.path() + ": does not match " + what + list("missing", missing) +
+                           list("wrong shape", wrong) + list("unexpected", unexpected));
+}
+
+std::vector<Expected> net_tensors(const Net& net) {
+  std::vector<Expected> v;
+  for (const auto& e : net.entries()) v.push_back({e.name, e.param->shape});
+  return v;
+}
+
+// Host copies of the flat buffers, sliced per entry below.
+struct HostFlat {
+  std::vector<float> params, buffers;
+};
+
+HostFlat download(Net& net) {
+  Backend& be = net.backend();
+  return {to_host(be, net.flat_params()), to_host(be, net.flat_buffers())};
+}
+
+const float* entry_data(const HostFlat& h, const Net::Entry& e) {
+  return (e.is_buffer ? h.buffers.data() : h.params.data()) + e.offset;
+}
+
+void fill_from(const SafeTensorsFile& file, const std::string& name, float* dst, int64_t n) {
+  const std::vector<float> v = file.read_f32(name);
+  if (static_cast<int64_t>(v.size()) != n)
+    throw std::runtime_error(file.path() + ": " + name + " has " + std::to_string(v.size()) + " values, expected " +
+                             std::to_string(n));
+  std::copy(v.begin(), v.end(), dst);
+}
+
+void upload(Net& net, HostFlat& h) {
+  Backend& be = net.backend();
+  be.copy_from_host(net.flat_params().data(), h.params.data(), h.params.size() * sizeof(float));
+  be.copy_from_host(net.flat_buffers().data(), h.buffers.data(), h.buffers.size() * sizeof(float));
+}
+
+const std::string& meta(const SafeTensorsFile& file, const std::string& key) {
+  auto it = file.metadata().find(key);
+  if (it == file.metadata().end()) throw std::runtime_error(file.path() + ": checkpoint metadata lacks " + key);
+  return it->second;
+}
+
+int64_t meta_int(const SafeTensorsFile& file, const std::string& key) {
+  const std::string& s = meta(file, key);
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::runtime_error(file.path() + ": checkpoint metadata " + key + " is not an integer: '" + s + "'");
+}
+
+double meta_double(const SafeTensorsFile& file, const std::string& key) {
+  const std::string& s = meta(file, key);
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::runtime_error(file.path() + ": checkpoint metadata " + key + " is not a number: '" + s + "'");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
+                     const std::string& config_json) {
+  const HostFlat h = download(net);
+  const std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
+  SafeTensorsWriter w;
+  for (const auto& e : net.entries()) w.add_f32(e.name, e.param->shape, entry_data(h, e));
+  for (const auto& e : net.entries())
+    if (!e.is_buffer) w.add_f32(kMomentumPrefix + e.name, e.param->shape, momentum.data() + e.offset);
+  w.set_metadata("inq.format", kFormat);
+  w.set_metadata("inq.model", net.model_name());
+  w.set_metadata("inq.epoch", std::to_string(state.epoch));
+  w.set_metadata("inq.batch", std::to_string(state.batch));
+  w.set_metadata("inq.global_step", std::to_string(state.global_step));
+  w.set_metadata("inq.rng_state", state.rng_state);
+  w.set_metadata("inq.train_loss_sum", exact(state.train_loss_sum));
+  w.set_metadata("inq.train_top1", std::to_string(state.train_top1));
+  w.set_metadata("inq.train_top5", std::to_string(state.train_top5));
+  w.set_metadata("inq.train_samples", std::to_string(state.train_samples));
+  w.set_metadata("inq.train_seconds", exact(state.train_seconds));
+  w.set_metadata("inq.config", config_json);
+  w.write(path);
+}
+
+TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json) {
+  SafeTensorsFile file(path);
+  auto fmt = file.metadata().find("inq.format");
+  if (fmt == file.metadata().end() || fmt->second != kFormat)
+    throw std::runtime_error(path + ": not an inq checkpoint (metadata inq.format should be " + kFormat + ")");
+  std::vector<Expected> expected = net_tensors(net);
+  for (const auto& e : net.entries())
+    if (!e.is_buffer) expected.push_back({kMomentumPrefix + e.name, e.param->shape});
+  check_contents(file, expected, "the checkpoint layout of model " + net.model_name());
+
+  HostFlat h = download(net);
+  std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
+  for (const auto& e : net.entries()) {
+    const int64_t n = shape_numel(e.param->shape);
+    float* dst = (e.is_buffer ? h.buffers.data() : h.params.data()) + e.offset;
+    fill_from(file, e.name, dst, n);
+    if (!e.is_buffer) fill_from(file, kMomentumPrefix + e.name, momentum.data() + e.offset, n);
+  }
+  upload(net, h);
+  net.backend().copy_from_host(sgd.momentum().data(), momentum.data(), momentum.size() * sizeof(float));
+
+  TrainState s;
+  s.epoch = meta_int(file, "inq.epoch");
+  s.batch = meta_int(file, "inq.batch");
+  s.global_step = meta_int(file, "inq.global_step");
+  s.rng_state = meta(file, "inq.rng_state");
+  s.train_loss_sum = meta_double(file, "inq.train_loss_sum");
+  s.train_top1 = meta_int(file, "inq.train_top1");
+  s.train_top5 = meta_int(file, "inq.train_top5");
+  s.train_samples = meta_int(file, "inq.train_samples");
+  s.train_seconds = meta_double(file, "inq.train_seconds");
+  if (config_json) *config_json = meta(file, "inq.config");
+  return s;
+}
+
+void save_model(const std::string& path, Net& net) {
+  const HostFlat h = download(net);
+  SafeTensorsWriter w;
+  for (const auto& e : net.entries()) {
+    const float* p = entry_data(h, e);
+    if (e.is_buffer && ends_with(e.name, "num_batches_tracked")) {
+      const int64_t n = shape_numel(e.param->shape);
+      std::vector<int64_t> v(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<int64_t>(p[i]);
+      w.add_i64(e.name, e.param->shape, v.data());
+    } else {
+      w.add_f32(e.name, e.param->shape, p);
+    }
+  }
+  w.set_metadata("format", "pt");  // what torch-side safetensors loaders expect
+  w.set_metadata("inq.model", net.model_name());
+  w.set_metadata("inq.num_classes", std::to_string(net.num_classes()));
+  w.set_metadata("inq.input_chw", shape_str(net.input_chw()));
+  w.write(path);
+}
+
+void load_weights(const std::string& path, Net& net) {
+  SafeTensorsFile file(path);
+  check_contents(file, net_tensors(net), "model " + net.model_name());
+  HostFlat h = download(net);
+  for (const auto& e : net.entries()) {
+    float* dst = (e.is_buffer ? h.buffers.data() : h.params.data()) + e.offset;
+    fill_from(file, e.name, dst, shape_numel(e.param->shape));
+  }
+  upload(net, h);
+}
+
+}  // namespace inq

@@ -1,0 +1,149 @@
+#include "core/train/train_config.h"
+
+#include <algorithm>
+#include <set>
+
+#include "data/fashion_mnist.h"
+
+namespace inq {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+std::string file_stem(const std::string& path) {
+  std::string base = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  const auto dot = base.find_last_of('.');
+  if (dot != std::string::npos && dot > 0) base = base.substr(0, dot);
+  return base.empty() || base.front() == '<' ? "run" : base;
+}
+
+int64_t positive(Config& c, const std::string& key, int64_t def) {
+  const int64_t v = c.get_int(key, def);
+  if (v < 1) throw ConfigError(key + ": must be >= 1 (got " + std::to_string(v) + ")");
+  return v;
+}
+
+int64_t non_negative(Config& c, const std::string& key, int64_t def) {
+  const int64_t v = c.get_int(key, def);
+  if (v < 0) throw ConfigError(key + ": must be >= 0 (got " + std::to_string(v) + ")");
+  return v;
+}
+
+// A key that belongs to another dataset is an error rather than silently ignored.
+void reject_if_present(Config& c, const std::string& key, const std::string& dataset) {
+  if (c.has(key)) throw ConfigError(key + ": not used with data.dataset \"" + dataset + "\"");
+}
+
+void read_data(Config& c, TrainSettings& s) {
+  DataSettings& d = s.data;
+  d.dataset = c.get_string("data.dataset", d.dataset);
+  const auto names = dataset_names();
+  if (std::find(names.begin(), names.end(), d.dataset) == names.end())
+    throw ConfigError("data.dataset: unknown dataset \"" + d.dataset + "\", expected one of " + join(names));
+  d.train_limit = non_negative(c, "data.train_limit", 0);
+  d.test_limit = non_negative(c, "data.test_limit", 0);
+  d.workers = static_cast<int>(non_negative(c, "data.workers", 0));
+  if (d.dataset == "fashion_mnist") {
+    d.root = c.get_string("data.root", kFashionMnistRoot);
+    d.augment = c.get_bool("data.augment", true);
+    reject_if_present(c, "data.synthetic", d.dataset);
+  } else {
+    reject_if_present(c, "data.root", d.dataset);
+    reject_if_present(c, "data.augment", d.dataset);
+    d.augment = false;
+    d.synthetic_size = positive(c, "data.synthetic.size", d.synthetic_size);
+    d.synthetic_test_size = positive(c, "data.synthetic.test_size", d.synthetic_test_size);
+    d.synthetic_seed = static_cast<uint64_t>(non_negative(c, "data.synthetic.seed", 0));
+  }
+}
+
+void read_model(Config& c, TrainSettings& s) {
+  ModelOptions& m = s.model;
+  m.name = c.get_string("model.name");
+  const auto names = model_names();
+  if (std::find(names.begin(), names.end(), m.name) == names.end())
+    throw ConfigError("model.name: unknown model \"" + m.name + "\", expected one of " + join(names));
+  // Fashion-MNIST fixes the input; other data follow the model's (torchvision) defaults.
+  const bool fmnist = s.data.dataset == "fashion_mnist";
+  m.num_classes = static_cast<int>(positive(c, "model.num_classes", fmnist ? 10 : m.num_classes));
+  m.in_channels = static_cast<int>(positive(c, "model.in_channels", fmnist ? 1 : m.in_channels));
+  m.image_size = static_cast<int>(positive(c, "model.image_size", fmnist ? 28 : m.image_size));
+  m.aux_logits = c.get_bool("model.aux_logits", m.aux_logits);
+  m.dropout = static_cast<float>(c.get_double("model.dropout", m.dropout));
+  if (m.dropout >= 1.0f) throw ConfigError("model.dropout: must be < 1 (got " + std::to_string(m.dropout) + ")");
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_names() { return {"fashion_mnist", "synthetic"}; }
+
+TrainSettings read_train_settings(Config& c, bool cuda_ok) {
+  TrainSettings s;
+  s.device = c.get_choice("device", cuda_ok ? "cuda" : "cpu", {"cpu", "cuda"});
+  s.threads = static_cast<int>(non_negative(c, "threads", 0));
+  s.seed = static_cast<uint64_t>(non_negative(c, "seed", 0));
+  s.out = c.get_string("out", "runs/" + file_stem(c.source()));
+  if (s.out.empty()) throw ConfigError("out: must name a run directory");
+
+  read_data(c, s);
+  read_model(c, s);
+
+  s.epochs = positive(c, "train.epochs", s.epochs);
+  s.batch_size = positive(c, "train.batch_size", s.batch_size);
+  s.eval_batch_size = positive(c, "train.eval_batch_size", s.batch_size);
+  s.label_smoothing = c.get_double("train.label_smoothing", 0.0);
+  if (!(s.label_smoothing >= 0 && s.label_smoothing < 1))
+    throw ConfigError("train.label_smoothing: must be in [0, 1) (got " + std::to_string(s.label_smoothing) + ")");
+  s.log_every = positive(c, "train.log_every", s.log_every);
+  s.checkpoint_every = positive(c, "train.checkpoint_every", s.checkpoint_every);
+
+  SgdOptions& o = s.optimizer;
+  o.lr = c.get_double("optimizer.lr", o.lr);
+  o.momentum = c.get_double("optimizer.momentum", o.momentum);
+  o.weight_decay = c.get_double("optimizer.weight_decay", o.weight_decay);
+  o.nesterov = c.get_bool("optimizer.nesterov", o.nesterov);
+  if (!(o.momentum >= 0 && o.momentum < 1))
+    throw ConfigError("optimizer.momentum: must be in [0, 1) (got " + std::to_string(o.momentum) + ")");
+  if (!(o.weight_decay >= 0))
+    throw ConfigError("optimizer.weight_decay: must be >= 0 (got " + std::to_string(o.weight_decay) + ")");
+  if (o.nesterov && o.momentum == 0) throw ConfigError("optimizer.nesterov: needs optimizer.momentum > 0");
+
+  s.lr_schedule = read_lr_schedule(c, "lr_schedule", o.lr);
+  try {
+    LrSchedule check(s.lr_schedule, s.epochs, 1);  // validates before any data is loaded
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+
+  s.init_weights = c.get_string("init.weights", "");
+  c.check_unused();
+  s.resolved = c.resolved();
+  return s;
+}
+
+std::vector<std::string> json_diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (a.is_object() && b.is_object()) {
+    std::set<std::string> keys;
+    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
+    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
+    for (const auto& k : keys) {
+      const std::string path = prefix.empty() ? k : prefix + "." + k;
+      if (!a.contains(k) || !b.contains(k)) {
+        out.push_back(path);
+        continue;
+      }
+      auto sub = json_diff(a[k], b[k], path);
+      out.insert(out.end(), sub.begin(), sub.end());
+    }
+  } else if (a != b) {
+    out.push_back(prefix.empty() ? "<root>" : prefix);
+  }
+  return out;
+}
+
+}  // namespace inq

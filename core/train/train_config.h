@@ -1,0 +1,56 @@
+// The settings of an FP32 training run, read from a strict Config (every key documented, with its
+// default, in configs/README.md). Reading writes the defaults back, so the resolved config is the
+// complete description of the run.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/models/zoo.h"
+#include "core/train/lr_schedule.h"
+#include "core/train/optimizer.h"
+
+namespace inq {
+
+struct DataSettings {
+  std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
+  std::string root;                       // fashion_mnist: directory of the IDX files
+  int64_t train_limit = 0, test_limit = 0;  // 0: all images
+  bool augment = true;                    // fashion_mnist: random crop + flip for training
+  int workers = 0;                        // loader threads, 0: all cores
+  int64_t synthetic_size = 1024, synthetic_test_size = 256;
+  uint64_t synthetic_seed = 0;
+};
+
+struct TrainSettings {
+  std::string device;  // "cpu" | "cuda"
+  int threads = 0;
+  uint64_t seed = 0;
+  std::string out;
+  ModelOptions model;
+  DataSettings data;
+  int64_t epochs = 1;
+  int64_t batch_size = 128;
+  int64_t eval_batch_size = 0;  // resolved: batch_size when absent
+  double label_smoothing = 0.0;
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 1;
+  SgdOptions optimizer;
+  LrScheduleOptions lr_schedule;
+  std::string init_weights;  // empty: initialise from the seed
+  nlohmann::json resolved;   // the complete config, defaults included
+};
+
+std::vector<std::string> dataset_names();
+
+// Reads and validates every key, then Config::check_unused(). Throws ConfigError (or
+// std::invalid_argument) naming the key path. `cuda_ok` decides the default device.
+TrainSettings read_train_settings(Config& config, bool cuda_ok);
+
+// Dotted paths at which two configs differ (keys present in only one included), sorted.
+std::vector<std::string> json_diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& prefix = "");
+
+}  // namespace inq

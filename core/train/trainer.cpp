@@ -1,0 +1,431 @@
+#include "core/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <sstream>
+
+#include "core/io/atomic_file.h"
+#include "core/models/zoo.h"
+#include "core/rng.h"
+#include "core/train/checkpoint.h"
+#include "core/train/lr_schedule.h"
+#include "core/train/optimizer.h"
+#include "core/train/progress.h"
+#include "data/fashion_mnist.h"
+#include "data/loader.h"
+#include "data/synthetic.h"
+
+namespace inq {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) {  // second signal: give up on the clean stop
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_stop_signal = sig;
+}
+
+// Keys that may change when resuming: where and how fast the run executes, not what it computes.
+const std::vector<std::string> kResumeMutable = {"device", "threads", "data.workers", "data.root",
+                                                 "train.log_every", "train.eval_batch_size"};
+
+// Images [offset, offset + count) of another dataset: the synthetic test split, and limits.
+class SubsetDataset final : public Dataset {
+ public:
+  SubsetDataset(std::shared_ptr<const Dataset> base, int64_t offset, int64_t count, std::string name)
+      : base_(std::move(base)), offset_(offset), count_(count), name_(std::move(name)) {}
+  int64_t size() const override { return count_; }
+  int num_classes() const override { return base_->num_classes(); }
+  Shape sample_shape() const override { return base_->sample_shape(); }
+  int32_t get(int64_t i, float* out, Rng& rng) const override { return base_->get(offset_ + i, out, rng); }
+  std::string describe() const override { return name_ + " (" + std::to_string(count_) + " images)"; }
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  int64_t offset_, count_;
+  std::string name_;
+};
+
+std::string join(const std::vector<std::string>& v, size_t max_items = 12) {
+  std::string s;
+  for (size_t i = 0; i < v.size() && i < max_items; ++i) s += (i ? ", " : "") + v[i];
+  if (v.size() > max_items) s += ", ... (" + std::to_string(v.size()) + " in all)";
+  return s;
+}
+
+nlohmann::json without_out(nlohmann::json j) {
+  if (j.is_object()) j.erase("out");
+  return j;
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(digits);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART;  // blocking calls elsewhere resume; the loop polls the flag
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+void request_stop(int signal_number) { g_stop_signal = signal_number; }
+int stop_requested() { return g_stop_signal; }
+void clear_stop_request() { g_stop_signal = 0; }
+
+struct Trainer::Impl {
+  TrainSettings s;
+  RunOptions opt;
+  std::string dir;
+  std::string config_text;  // resolved config, as written to config.json and into checkpoints
+  std::unique_ptr<Backend> be;  // declared before everything holding its memory
+  std::shared_ptr<const Dataset> train_set, test_set;
+  std::unique_ptr<Loader> train_loader, test_loader;
+  std::unique_ptr<Net> net;
+  std::unique_ptr<Sgd> sgd;
+  std::unique_ptr<LrSchedule> schedule;
+  Rng rng;  // per-step dropout seeds; saved in checkpoints
+  TrainState state;
+  int64_t steps_per_epoch = 0;
+  int classes = 0;
+
+  // Preallocated device and host buffers: the loop allocates nothing.
+  Tensor x, probs, loss, dlogits;
+  std::shared_ptr<Storage> labels;
+  std::vector<float> host_loss, host_logits;
+
+  std::string path(const char* name) const { return (fs::path(dir) / name).string(); }
+  void log(const std::string& line) const {
+    if (!opt.log) return;
+    std::fprintf(opt.log, "%s\n", line.c_str());
+    std::fflush(opt.log);
+  }
+
+  void check_run_dir();
+  void make_data();
+  void allocate_buffers();
+  void print_header() const;
+  Tensor upload_batch(const HostBatch& b);
+  MetricsRecord evaluate(int64_t epoch);
+  void checkpoint(const TrainState& st) { save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text); }
+};
+
+void Trainer::Impl::check_run_dir() {
+  const std::string config_path = path("config.json");
+  const bool has_config = fs::exists(config_path);
+  if (opt.resume) {
+    if (!has_config || !fs::exists(path("checkpoint.safetensors")))
+      throw std::runtime_error("--resume " + dir + ": no run to resume there (need config.json and checkpoint.safetensors)");
+  }
+  if (!has_config) return;
+  nlohmann::json saved;
+  try {
+    saved = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(config_path + ": unreadable run config: " + e.what());
+  }
+  const auto diff = json_diff(without_out(saved), without_out(s.resolved));
+  if (diff.empty()) {
+    if (!opt.resume) log("note: " + dir + " holds an earlier run of this config; starting it over (--resume continues it)");
+    return;
+  }
+  if (!opt.resume)
+    throw ConfigError("run directory " + dir + " holds a run of a different config (differs in: " + join(diff) +
+                      "); choose another --out, or --resume " + dir + " to continue that run");
+  std::vector<std::string> fixed_keys;
+  for (const auto& d : diff)
+    if (std::find(kResumeMutable.begin(), kResumeMutable.end(), d) == kResumeMutable.end()) fixed_keys.push_back(d);
+  if (!fixed_keys.empty())
+    throw ConfigError("--resume " + dir + ": the config differs from the run's in " + join(fixed_keys) +
+                      "; only " + join(kResumeMutable) + " may change on resume");
+  log("note: resuming with changed " + join(diff));
+}
+
+void Trainer::Impl::make_data() {
+  const DataSettings& d = s.data;
+  const ModelOptions& m = s.model;
+  if (d.dataset == "fashion_mnist") {
+    train_set = make_fashion_mnist(d.root, true, d.augment, d.train_limit);
+    test_set = make_fashion_mnist(d.root, false, false, d.test_limit);
+  } else {
+    // One synthetic stream split in two, so both splits share the class-dependent means.
+    const int64_t n_train = d.train_limit ? std::min(d.train_limit, d.synthetic_size) : d.synthetic_size;
+    const int64_t n_test = d.test_limit ? std::min(d.test_limit, d.synthetic_test_size) : d.synthetic_test_size;
+    auto all = make_synthetic(d.synthetic_size + d.synthetic_test_size, {m.in_channels, m.image_size, m.image_size},
+                              m.num_classes, d.synthetic_seed);
+    train_set = std::make_shared<SubsetDataset>(all, 0, n_train, "synthetic train");
+    test_set = std::make_shared<SubsetDataset>(all, d.synthetic_size, n_test, "synthetic test");
+  }
+  const Shape want = {m.in_channels, m.image_size, m.image_size};
+  if (train_set->sample_shape() != want)
+    throw ConfigError("model: data." + d.dataset + " gives images of shape " + shape_str(train_set->sample_shape()) +
+                      " but model.in_channels/model.image_size ask for " + shape_str(want));
+  if (train_set->num_classes() > m.num_classes)
+    throw ConfigError("model.num_classes: " + std::to_string(m.num_classes) + " is fewer than the " +
+                      std::to_string(train_set->num_classes()) + " classes of data." + d.dataset);
+}
+
+void Trainer::Impl::allocate_buffers() {
+  const int64_t rows = std::max(s.batch_size, s.eval_batch_size);
+  const Shape chw = net->input_chw();
+  x = empty(*be, {rows, chw[0], chw[1], chw[2]});
+  probs = empty(*be, {rows, classes});
+  dlogits = empty(*be, {rows, classes});
+  loss = empty(*be, {rows});
+  labels = be->allocate(static_cast<size_t>(rows) * sizeof(int32_t));
+  host_loss.resize(static_cast<size_t>(rows));
+  host_logits.resize(static_cast<size_t>(rows * classes));
+}
+
+void Trainer::Impl::print_header() const {
+  std::ostringstream os;
+  os << "model    " << net->model_name() << "  " << net->num_params() << " parameters, input "
+     << shape_str(net->input_chw()) << ", " << classes << " classes\n"
+     << "backend  " << be->description() << "\n"
+     << "data     " << train_set->describe() << " / " << test_set->describe() << "\n"
+     << "train    " << s.epochs << " epochs x " << steps_per_epoch << " steps of " << s.batch_size << ", lr "
+     << s.optimizer.lr << " " << s.lr_schedule.type << ", momentum " << s.optimizer.momentum << ", weight decay "
+     << s.optimizer.weight_decay << "\n"
+     << "run dir  " << dir;
+  if (opt.resume)
+    os << "\nresume   from epoch " << state.epoch << (state.batch ? ", step " + std::to_string(state.batch) : "")
+       << " (global step " << state.global_step << ")";
+  else if (!s.init_weights.empty())
+    os << "\ninit     " << s.init_weights;
+  log(os.str());
+}
+
+Tensor Trainer::Impl::upload_batch(const HostBatch& b) {
+  const int64_t n = b.size;
+  const size_t floats = static_cast<size_t>(n * shape_numel(net->input_chw()));
+  if (b.images.size() < floats || static_cast<int64_t>(b.labels.size()) < n)
+    throw std::runtime_error("loader returned a batch smaller than its size field");
+  be->copy_from_host(x.data(), b.images.data(), floats * sizeof(float));
+  be->copy_from_host(labels->data(), b.labels.data(), static_cast<size_t>(n) * sizeof(int32_t));
+  return x.narrow_rows(0, n);
+}
+
+MetricsRecord Trainer::Impl::evaluate(int64_t epoch) {
+  const auto t0 = Clock::now();
+  Accumulator acc;
+  test_loader->start_epoch(0);
+  const auto* lab = static_cast<const int32_t*>(labels->data());
+  while (const HostBatch* b = test_loader->next()) {
+    const int n = static_cast<int>(b->size);
+    Tensor xv = upload_batch(*b);
+    Context ctx{*be, false};
+    Tensor logits = net->forward(ctx, xv);
+    // Plain cross-entropy (no label smoothing) so test losses compare across configs.
+    be->softmax_xent_fwd(n, classes, logits.data(), lab, 0.0f, probs.data(), loss.data());
+    be->copy_to_host(host_loss.data(), loss.data(), static_cast<size_t>(n) * sizeof(float));
+    be->copy_to_host(host_logits.data(), logits.data(), static_cast<size_t>(n) * classes * sizeof(float));
+    acc.add(host_logits.data(), host_loss.data(), b->labels.data(), n, classes);
+  }
+  MetricsRecord r;
+  r.epoch = epoch;
+  r.global_step = state.global_step;
+  r.split = "test";
+  r.loss = acc.mean_loss();
+  r.top1 = acc.top1_rate();
+  r.top5 = acc.top5_rate();
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.images_per_second = r.seconds > 0 ? static_cast<double>(acc.samples) / r.seconds : 0.0;
+  return r;
+}
+
+Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_unique<Impl>()) {
+  Impl& t = *impl_;
+  t.opt = options;
+  // Probing CUDA can take a while (driver initialisation): only when the default is needed.
+  const bool cuda_ok = !config.has("device") && t.opt.cuda_available(nullptr);
+  t.s = read_train_settings(config, cuda_ok);
+  t.dir = t.opt.out.empty() ? t.s.out : t.opt.out;
+  t.s.out = t.dir;
+  t.s.resolved["out"] = t.dir;
+  t.config_text = t.s.resolved.dump(2) + "\n";
+  t.be = t.opt.make_backend(parse_device(t.s.device), t.s.threads, 0);
+  t.check_run_dir();
+  t.make_data();
+  t.net = make_model(t.s.model);
+  t.net->materialize(*t.be, t.s.seed);
+  t.classes = t.net->num_classes();
+  t.sgd = std::make_unique<Sgd>(*t.net, t.s.optimizer);
+
+  LoaderOptions lo;
+  lo.batch_size = t.s.batch_size;
+  lo.shuffle = true;
+  lo.drop_last = true;
+  lo.workers = t.s.data.workers;
+  lo.seed = t.s.seed;
+  t.train_loader = std::make_unique<Loader>(t.train_set, lo);
+  t.steps_per_epoch = t.train_loader->batches_per_epoch();
+  if (t.steps_per_epoch < 1)
+    throw ConfigError("train.batch_size: " + std::to_string(t.s.batch_size) + " is larger than the training set (" +
+                      std::to_string(t.train_set->size()) + " images)");
+  lo.batch_size = t.s.eval_batch_size;
+  lo.shuffle = false;
+  lo.drop_last = false;
+  t.test_loader = std::make_unique<Loader>(t.test_set, lo);
+  t.schedule = std::make_unique<LrSchedule>(t.s.lr_schedule, t.s.epochs, t.steps_per_epoch);
+  t.rng = Rng(t.s.seed ^ 0x9e3779b97f4a7c15ull);
+
+  if (t.opt.resume) {
+    t.state = load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd);
+    try {
+      t.rng.set_state(t.state.rng_state);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(t.path("checkpoint.safetensors") + ": " + e.what());
+    }
+    if (t.state.epoch < 0 || t.state.epoch > t.s.epochs || t.state.batch < 0 || t.state.batch >= t.steps_per_epoch)
+      throw std::runtime_error(t.path("checkpoint.safetensors") + ": position (epoch " + std::to_string(t.state.epoch) +
+                               ", step " + std::to_string(t.state.batch) + ") does not fit this config");
+  } else if (!t.s.init_weights.empty()) {
+    if (!fs::is_regular_file(t.s.init_weights))
+      throw ConfigError("init.weights: file not found: " + t.s.init_weights);
+    try {
+      load_weights(t.s.init_weights, *t.net);
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string("init.weights: ") + e.what());
+    }
+  }
+  t.state.rng_state = t.rng.state();
+  t.allocate_buffers();
+
+  // Everything is validated: only now touch the run directory.
+  fs::create_directories(t.dir);
+  write_file_atomic(t.path("config.json"), t.config_text);
+  MetricsWriter metrics(t.path("metrics.jsonl"));
+  if (t.opt.resume) {
+    metrics.truncate_after(t.state.epoch);
+  } else {
+    for (const char* stale : {"metrics.jsonl", "checkpoint.safetensors", "model.safetensors"}) fs::remove(t.path(stale));
+  }
+  t.print_header();
+}
+
+Trainer::~Trainer() = default;
+const TrainSettings& Trainer::settings() const { return impl_->s; }
+const std::string& Trainer::run_dir() const { return impl_->dir; }
+Net& Trainer::net() { return *impl_->net; }
+
+TrainSummary Trainer::run() {
+  Impl& t = *impl_;
+  TrainSummary sum;
+  const MetricsWriter metrics(t.path("metrics.jsonl"));
+  Progress progress(t.opt.log, t.s.epochs, t.steps_per_epoch, t.s.log_every);
+  const auto* lab = static_cast<const int32_t*>(t.labels->data());
+  Backend& be = *t.be;
+
+  for (int64_t epoch = t.state.epoch; epoch < t.s.epochs; ++epoch) {
+    Accumulator acc{t.state.train_loss_sum, t.state.train_top1, t.state.train_top5, t.state.train_samples};
+    const double seconds_before = t.state.train_seconds;
+    int64_t batch = t.state.batch;
+    double lr = t.schedule->at_step(t.state.global_step);
+    t.train_loader->start_epoch(epoch, batch);
+    progress.start_epoch(epoch);
+    const auto t0 = Clock::now();
+    auto seconds = [&] { return seconds_before + std::chrono::duration<double>(Clock::now() - t0).count(); };
+
+    while (batch < t.steps_per_epoch) {
+      int sig = stop_requested();
+      if (!sig && t.opt.stop_after_steps >= 0 && t.state.global_step >= t.opt.stop_after_steps) sig = SIGINT;
+      if (sig) {
+        progress.end_line();
+        TrainState st{epoch, batch, t.state.global_step, t.rng.state(), acc.loss_sum, acc.top1, acc.top5,
+                      acc.samples, seconds()};
+        t.checkpoint(st);
+        t.log("stopped by " + std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + " at epoch " +
+              std::to_string(epoch + 1) + ", step " + std::to_string(batch) + "/" + std::to_string(t.steps_per_epoch) +
+              ": checkpoint saved to " + t.path("checkpoint.safetensors"));
+        sum.stop_signal = sig;
+        sum.epochs_done = epoch;
+        sum.global_step = t.state.global_step;
+        return sum;
+      }
+      const HostBatch* b = t.train_loader->next();
+      if (!b)
+        throw std::runtime_error("the loader ended epoch " + std::to_string(epoch + 1) + " after " +
+                                 std::to_string(batch) + " of " + std::to_string(t.steps_per_epoch) + " batches");
+      const int n = static_cast<int>(b->size);
+      Tensor xv = t.upload_batch(*b);
+      Context ctx{be, true, t.rng.next_u64()};
+      Tensor logits = t.net->forward(ctx, xv);
+      be.softmax_xent_fwd(n, t.classes, logits.data(), lab, static_cast<float>(t.s.label_smoothing), t.probs.data(),
+                          t.loss.data());
+      be.copy_to_host(t.host_loss.data(), t.loss.data(), static_cast<size_t>(n) * sizeof(float));
+      double batch_loss = 0.0;
+      for (int i = 0; i < n; ++i) batch_loss += t.host_loss[static_cast<size_t>(i)];
+      batch_loss /= n;
+      if (!std::isfinite(batch_loss)) {
+        progress.end_line();
+        throw TrainingDiverged(std::string("loss is ") + (std::isnan(batch_loss) ? "NaN" : "infinite") + " at epoch " + std::to_string(epoch + 1) +
+                               ", step " + std::to_string(batch + 1) + "/" + std::to_string(t.steps_per_epoch) +
+                               " (global step " + std::to_string(t.state.global_step + 1) +
+                               "); stopping. The checkpoint in " + t.dir + " (if any) was left as it was.");
+      }
+      be.copy_to_host(t.host_logits.data(), logits.data(), static_cast<size_t>(n) * t.classes * sizeof(float));
+      be.softmax_xent_bwd(n, t.classes, t.probs.data(), lab, static_cast<float>(t.s.label_smoothing),
+                          t.dlogits.data());
+      t.net->backward(ctx, t.dlogits.narrow_rows(0, n));
+      lr = t.schedule->at_step(t.state.global_step);
+      t.sgd->step(lr);
+      ++t.state.global_step;
+      ++batch;
+      acc.add(t.host_logits.data(), t.host_loss.data(), b->labels.data(), n, t.classes);
+      sum.step_losses.push_back(batch_loss);
+      progress.step(batch - 1, n, acc.mean_loss(), lr);
+    }
+    progress.end_line();
+
+    EpochResult er;
+    er.train.epoch = epoch + 1;
+    er.train.global_step = t.state.global_step;
+    er.train.split = "train";
+    er.train.loss = acc.mean_loss();
+    er.train.top1 = acc.top1_rate();
+    er.train.top5 = acc.top5_rate();
+    er.train.seconds = seconds();
+    er.train.lr = lr;
+    er.train.images_per_second = er.train.seconds > 0 ? static_cast<double>(acc.samples) / er.train.seconds : 0.0;
+    t.state = TrainState{epoch + 1, 0, t.state.global_step, t.rng.state(), 0.0, 0, 0, 0, 0.0};
+    er.test = t.evaluate(epoch + 1);
+    er.test.lr = lr;
+    metrics.append(er.train);
+    metrics.append(er.test);
+    if ((epoch + 1) % t.s.checkpoint_every == 0 || epoch + 1 == t.s.epochs) t.checkpoint(t.state);
+    sum.epochs.push_back(er);
+    t.log("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(t.s.epochs) + "  train loss " +
+          fixed(er.train.loss, 4) + " top1 " + fixed(100 * er.train.top1, 2) + "%  test loss " + fixed(er.test.loss, 4) +
+          " top1 " + fixed(100 * er.test.top1, 2) + "% top5 " + fixed(100 * er.test.top5, 2) + "%  lr " +
+          fixed(lr, 6) + "  " + fixed(er.train.images_per_second, 0) + " img/s  " +
+          format_duration(er.train.seconds + er.test.seconds));
+  }
+  save_model(t.path("model.safetensors"), *t.net);
+  if (sum.epochs.empty())
+    t.log("run already complete (" + std::to_string(t.s.epochs) + " epochs); rewrote " + t.path("model.safetensors"));
+  else
+    t.log("done: " + t.path("model.safetensors"));
+  sum.completed = true;
+  sum.epochs_done = t.s.epochs;
+  sum.global_step = t.state.global_step;
+  return sum;
+}
+
+}  // namespace inq
