@@ -1,0 +1,122 @@
+// inq_train: FP32 training of a zoo model from a JSON config (keys: configs/README.md).
+//   inq_train CONFIG [--set key=value]... [--out RUN_DIR]
+//   inq_train [CONFIG] --resume RUN_DIR [--set key=value]...
+// Exit codes: 0 done, 1 runtime failure, 2 bad input (arguments, config, files), 3 non-finite
+// loss, 128+signal when stopped by SIGINT/SIGTERM after writing a checkpoint.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/train/trainer.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: inq_train CONFIG [--set key=value]... [--out RUN_DIR]\n"
+    "       inq_train [CONFIG] --resume RUN_DIR [--set key=value]...\n"
+    "  CONFIG            JSON config; every key is documented in configs/README.md\n"
+    "  --set key=value   override a config key by dotted path (value parsed as JSON, else a string)\n"
+    "  --out RUN_DIR     run directory (default: the config's \"out\", else runs/<config name>)\n"
+    "  --resume RUN_DIR  continue the run in RUN_DIR from its checkpoint (config from RUN_DIR/config.json\n"
+    "                    unless CONFIG is given)\n"
+    "  --stop-after-steps N  act as if SIGINT arrived after N optimizer steps (testing)\n";
+
+struct Args {
+  std::string config, out, resume;
+  std::vector<std::string> sets;
+  long long stop_after_steps = -1;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "inq_train: %s\n%s", msg.c_str(), kUsage);
+  std::exit(2);
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= argc) usage_error(std::string(flag) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "--set") {
+      a.sets.push_back(value("--set"));
+    } else if (arg.rfind("--set=", 0) == 0) {
+      a.sets.push_back(arg.substr(6));
+    } else if (arg == "--out") {
+      a.out = value("--out");
+    } else if (arg == "--resume") {
+      a.resume = value("--resume");
+    } else if (arg == "--stop-after-steps") {
+      const std::string v = value("--stop-after-steps");
+      char* end = nullptr;
+      a.stop_after_steps = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || a.stop_after_steps < 0) usage_error("--stop-after-steps needs an integer >= 0");
+    } else if (!arg.empty() && arg[0] == '-') {
+      usage_error("unknown option " + arg);
+    } else if (a.config.empty()) {
+      a.config = arg;
+    } else {
+      usage_error("more than one config given: " + a.config + " and " + arg);
+    }
+  }
+  if (a.config.empty() && a.resume.empty()) usage_error("no config given");
+  if (!a.resume.empty() && !a.out.empty() &&
+      std::filesystem::path(a.resume).lexically_normal() != std::filesystem::path(a.out).lexically_normal())
+    usage_error("--out and --resume name different directories");
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  inq::install_stop_handlers();
+  const Args args = parse_args(argc, argv);
+
+  inq::RunOptions options;
+  options.out = args.resume.empty() ? args.out : args.resume;
+  options.resume = !args.resume.empty();
+  options.stop_after_steps = args.stop_after_steps;
+
+  std::unique_ptr<inq::Trainer> trainer;
+  try {
+    std::string path = args.config;
+    if (path.empty()) {
+      path = (std::filesystem::path(args.resume) / "config.json").string();
+      if (!std::filesystem::exists(path))
+        throw std::runtime_error("--resume " + args.resume + ": no run to resume there (" + path + " not found)");
+    }
+    inq::Config config = inq::Config::load(path);
+    for (const auto& s : args.sets) config.apply_override(s);
+    trainer = std::make_unique<inq::Trainer>(std::move(config), options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "inq_train: error: %s\n", e.what());
+    return 2;
+  }
+
+  try {
+    const inq::TrainSummary sum = trainer->run();
+    if (sum.stop_signal) {
+      std::fprintf(stderr, "inq_train: interrupted; resume with: %s --resume %s\n", argv[0], trainer->run_dir().c_str());
+      return 128 + sum.stop_signal;
+    }
+  } catch (const inq::TrainingDiverged& e) {
+    std::fprintf(stderr, "inq_train: training diverged: %s\n", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "inq_train: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
