@@ -1,8 +1,13 @@
-// inq_bench: times full training steps (forward, loss, backward, SGD) of a zoo model on synthetic
-// data already resident on the device. Warm-up steps are excluded; the backend is synchronised
-// after every step so each time is the step's own.
-//   inq_bench --model M --batch B --device cpu|cuda [--image-size S] [--steps N] [--warmup W]
-//             [--threads T] [--classes K] [--channels C] [--json]
+// inq_bench: times, on one backend, one of
+//   step          full training steps (forward, loss, backward, SGD) of a zoo model on synthetic
+//                 data already resident on the device;
+//   sgd           the fused masked SGD pass over the model's flat buffers (half the weights
+//                 frozen), with its achieved bandwidth next to a plain device copy of the same size;
+//   inq-boundary  every INQ stage boundary (partition selection + projection + freeze) of a
+//                 5-bit schedule {.5,.75,.875,1} over the model's quantized weights.
+// Warm-up runs are excluded; the backend is synchronised around every timed run.
+//   inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary] [--image-size S]
+//             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--json]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,19 +20,21 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend.h"
+#include "core/inq/inq_state.h"
 #include "core/models/zoo.h"
 #include "core/train/optimizer.h"
 
 namespace {
 
 const char* kUsage =
-    "usage: inq_bench --model M --batch B --device cpu|cuda [--image-size S] [--steps N] [--warmup W]\n"
+    "usage: inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary]\n"
+    "                 [--image-size S] [--steps N] [--warmup W]\n"
     "                 [--threads T] [--classes K] [--channels C] [--json]\n"
     "  defaults: resnet8 28x28x1 with 10 classes, other models 224x224x3 with 1000; 20 steps, 5 warm-up,\n"
     "  threads 0 (all cores, cpu only)\n";
 
 struct Args {
-  std::string model, device;
+  std::string model, device, what = "step";
   int batch = 0, image_size = 0, steps = 20, warmup = 5, threads = 0, classes = 0, channels = 0;
   bool json = false;
 };
@@ -74,6 +81,10 @@ Args parse_args(int argc, char** argv) {
       a.classes = parse_int(arg, value(), 1);
     } else if (arg == "--channels") {
       a.channels = parse_int(arg, value(), 1);
+    } else if (arg == "--what") {
+      a.what = value();
+      if (a.what != "step" && a.what != "sgd" && a.what != "inq-boundary")
+        usage_error("--what must be step, sgd or inq-boundary (got '" + a.what + "')");
     } else if (arg == "--json") {
       a.json = true;
     } else {
@@ -96,6 +107,91 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
 }
 
+// Median, p10 and p90 of `runs` timed calls of fn after `warmup` untimed ones, in ms.
+template <typename Fn>
+std::vector<double> time_runs(inq::Backend& be, int warmup, int runs, Fn fn) {
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + runs; ++i) {
+    be.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    fn(i);
+    be.synchronize();
+    const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= warmup) ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  return {percentile(ms, 0.5), percentile(ms, 0.1), percentile(ms, 0.9)};
+}
+
+void print_line(const Args& a, const nlohmann::ordered_json& j, const std::string& text) {
+  if (a.json) {
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s\n", text.c_str());
+  }
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Masked SGD over the whole flat parameter buffer: reads w, g, m, mask; writes w, m.
+int run_sgd(const Args& a, inq::Backend& be, inq::Net& net) {
+  const int64_t n = net.flat_params().numel();
+  inq::Tensor momentum = inq::zeros(be, {n});
+  be.fill(net.flat_grads().data(), n, 1e-3f);
+  std::vector<uint8_t> host_mask(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) host_mask[static_cast<size_t>(i)] = static_cast<uint8_t>((i * 2654435761u) >> 31 & 1u);
+  auto mask = be.allocate(static_cast<size_t>(n));
+  be.copy_from_host(mask->data(), host_mask.data(), host_mask.size());
+  const auto* m = static_cast<const uint8_t*>(mask->data());
+  const auto sgd = time_runs(be, a.warmup, a.steps, [&](int) {
+    be.sgd_step(n, net.flat_params().data(), net.flat_grads().data(), momentum.data(), m, 0.01f, 0.9f, 5e-4f, false);
+  });
+  inq::Tensor dst = inq::empty(be, {n});
+  const auto copy = time_runs(be, a.warmup, a.steps, [&](int) {
+    be.copy(dst.data(), net.flat_params().data(), static_cast<size_t>(n) * sizeof(float));
+  });
+  // Bytes a pass must move: w, g, m read and mask read; w, m written (frozen lanes may skip the writes).
+  const double sgd_gbs = double(n) * 21.0 / (sgd[0] * 1e6);
+  const double copy_gbs = double(n) * 8.0 / (copy[0] * 1e6);
+  nlohmann::ordered_json j{{"tool", "inq"}, {"what", "sgd"}, {"model", a.model}, {"backend", be.description()},
+                           {"params", n}, {"median_ms", sgd[0]}, {"p10_ms", sgd[1]}, {"p90_ms", sgd[2]},
+                           {"sgd_gb_per_s", sgd_gbs}, {"copy_median_ms", copy[0]}, {"copy_gb_per_s", copy_gbs}};
+  print_line(a, j,
+             "inq_bench masked SGD over " + std::to_string(n) + " floats (" + a.model + ", " + be.description() +
+                 "): median " + fmt("%.3f", sgd[0]) + " ms (p10 " + fmt("%.3f", sgd[1]) + ", p90 " +
+                 fmt("%.3f", sgd[2]) + "), " + fmt("%.1f", sgd_gbs) + " GB/s; device copy " + fmt("%.3f", copy[0]) +
+                 " ms, " + fmt("%.1f", copy_gbs) + " GB/s; ratio " + fmt("%.2f", sgd_gbs / copy_gbs));
+  return 0;
+}
+
+// Every stage boundary of a 5-bit schedule, each timed once on a fresh copy of the weights.
+int run_inq_boundary(const Args& a, inq::Backend& be, inq::Net& net) {
+  inq::InqOptions o;
+  o.bits = 5;
+  o.portions = {0.5, 0.75, 0.875, 1.0};
+  inq::InqState state(net, o);
+  std::vector<double> ms;
+  for (size_t k = 0; k < o.portions.size(); ++k) {
+    be.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    state.begin_stage(static_cast<int>(k), nullptr);
+    be.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  nlohmann::ordered_json j{{"tool", "inq"}, {"what", "inq-boundary"}, {"model", a.model},
+                           {"backend", be.description()}, {"quantized_weights", state.total_quantized()},
+                           {"tensors", state.tensors().size()}, {"stage_ms", ms}};
+  std::string text = "inq_bench INQ stage boundaries, " + a.model + " (" + std::to_string(state.tensors().size()) +
+                     " tensors, " + std::to_string(state.total_quantized()) + " weights), " + be.description() + ":";
+  for (size_t k = 0; k < ms.size(); ++k) text += " " + fmt("%.1f", ms[k]) + " ms";
+  print_line(a, j, text);
+  return 0;
+}
+
 int run(const Args& a) {
   auto be = inq::make_backend(inq::parse_device(a.device), a.threads);
   inq::ModelOptions mo;
@@ -105,6 +201,8 @@ int run(const Args& a) {
   mo.image_size = a.image_size;
   auto net = inq::make_model(mo);
   net->materialize(*be, 0);
+  if (a.what == "sgd") return run_sgd(a, *be, *net);
+  if (a.what == "inq-boundary") return run_inq_boundary(a, *be, *net);
   inq::Sgd sgd(*net, inq::SgdOptions{0.01, 0.9, 5e-4, false});
 
   const int n = a.batch;
