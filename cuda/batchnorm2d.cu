@@ -13,14 +13,13 @@
 #include <string>
 
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
 
 constexpr int kBlock = 512;
 constexpr int kUnroll = 4;
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // Walks the items (V floats each) of channel ci: item j is image j / per, offset (j % per) * V.
 // Advancing by the block size needs no division.

@@ -8,18 +8,10 @@
 
 #include "core/counter_rng.h"
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
-
-int grid_for(int64_t items) {
-  return int(std::max<int64_t>(1, std::min((items + kThreads - 1) / kThreads, kMaxBlocks)));
-}
-
-bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
 
 // Same rounded scale as the reference: 1 / (1 - p) once, then multiplied in.
 float keep_scale(float p) {

@@ -7,13 +7,10 @@
 
 #include "core/inq/log2_levels.h"
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8)); }
 
 __global__ void inq_keys_kernel(int64_t n, const float* w, const uint8_t* frozen, bool magnitude, uint64_t seed,
                                 uint64_t* keys, uint8_t* select) {
@@ -52,7 +49,7 @@ void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
   uint64_t* sorted = nullptr;
   CUDA_CHECK(cudaMallocAsync(&keys, sizeof(uint64_t) * n, stream));
   CUDA_CHECK(cudaMallocAsync(&sorted, sizeof(uint64_t) * n, stream));
-  inq_keys_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, w, frozen, strategy == InqPartition::Magnitude, seed,
+  inq_keys_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, w, frozen, strategy == InqPartition::Magnitude, seed,
                                                           keys, select);
   INQ_LAUNCH_CHECK();
   size_t temp_bytes = 0;
@@ -63,7 +60,7 @@ void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
   if (count > 0) {
     // Every chosen key must be a free weight's: the caller guarantees count <= free weights, and
     // frozen keys (~0) sort last.
-    inq_mark_kernel<<<blocks_for(count), kThreads, 0, stream>>>(count, sorted, select);
+    inq_mark_kernel<<<grid_for(count), kThreads, 0, stream>>>(count, sorted, select);
     INQ_LAUNCH_CHECK();
   }
   CUDA_CHECK(cudaFreeAsync(temp, stream));
@@ -74,7 +71,7 @@ void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
 void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,
                         cudaStream_t stream) {
   if (n == 0) return;
-  inq_project_freeze_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, w, m, frozen, select, n1, n2);
+  inq_project_freeze_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, w, m, frozen, select, n1, n2);
   INQ_LAUNCH_CHECK();
 }
 

@@ -8,16 +8,10 @@
 #include <cmath>
 
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
-
-int grid_for(int64_t items) {
-  return int(std::max<int64_t>(1, std::min((items + kThreads - 1) / kThreads, kMaxBlocks)));
-}
 
 // Rows [lo, hi] of outputs whose (unclipped) window [i*s - pad, i*s - pad + k) holds input row r.
 struct Span {

@@ -5,18 +5,10 @@
 #include <algorithm>
 
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
-
-int grid_for(int64_t items) {
-  return int(std::max<int64_t>(1, std::min((items + kThreads - 1) / kThreads, kMaxBlocks)));
-}
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // `x > 0 ? x : 0` maps NaN to 0, exactly as the reference does.
 __device__ __forceinline__ float relu1(float x) { return x > 0.f ? x : 0.f; }
