@@ -1,4 +1,5 @@
-// inq_train: FP32 training of a zoo model from a JSON config (keys: configs/README.md).
+// inq_train: training of a zoo model from a JSON config (keys: configs/README.md): FP32, or INQ
+// (incremental quantization of the pretrained init.weights) when the config has an "inq" section.
 //   inq_train CONFIG [--set key=value]... [--out RUN_DIR]
 //   inq_train [CONFIG] --resume RUN_DIR [--set key=value]...
 // Exit codes: 0 done, 1 runtime failure, 2 bad input (arguments, config, files), 3 non-finite
@@ -21,7 +22,8 @@ namespace {
 const char* kUsage =
     "usage: inq_train CONFIG [--set key=value]... [--out RUN_DIR]\n"
     "       inq_train [CONFIG] --resume RUN_DIR [--set key=value]...\n"
-    "  CONFIG            JSON config; every key is documented in configs/README.md\n"
+    "  CONFIG            JSON config; every key is documented in configs/README.md; with an \"inq\"\n"
+    "                    section the pretrained init.weights are quantized stage by stage\n"
     "  --set key=value   override a config key by dotted path (value parsed as JSON, else a string)\n"
     "  --out RUN_DIR     run directory (default: the config's \"out\", else runs/<config name>)\n"
     "  --resume RUN_DIR  continue the run in RUN_DIR from its checkpoint (config from RUN_DIR/config.json\n"

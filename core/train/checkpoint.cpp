@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/inq/inq_state.h"
 #include "core/io/safetensors.h"
 
 namespace inq {
@@ -14,6 +15,7 @@ namespace {
 
 constexpr const char* kFormat = "inq-checkpoint-1";
 constexpr const char* kMomentumPrefix = "optimizer.momentum.";
+constexpr const char* kMaskPrefix = "inq_mask/";  // as InqState::save names its masks
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -131,7 +133,7 @@ double meta_double(const SafeTensorsFile& file, const std::string& key) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
-                     const std::string& config_json) {
+                     const std::string& config_json, const InqState* inq) {
   const HostFlat h = download(net);
   const std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
   SafeTensorsWriter w;
@@ -150,10 +152,15 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
   w.set_metadata("inq.train_samples", std::to_string(state.train_samples));
   w.set_metadata("inq.train_seconds", exact(state.train_seconds));
   w.set_metadata("inq.config", config_json);
+  if (inq) {
+    inq->save(w);
+    w.set_metadata("inq.stage", std::to_string(state.inq_stage));
+    w.set_metadata("inq.stage_epoch", std::to_string(state.inq_stage_epoch));
+  }
   w.write(path);
 }
 
-TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json) {
+TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json, InqState* inq) {
   SafeTensorsFile file(path);
   auto fmt = file.metadata().find("inq.format");
   if (fmt == file.metadata().end() || fmt->second != kFormat)
@@ -161,7 +168,9 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
   std::vector<Expected> expected = net_tensors(net);
   for (const auto& e : net.entries())
     if (!e.is_buffer) expected.push_back({kMomentumPrefix + e.name, e.param->shape});
-  check_contents(file, expected, "the checkpoint layout of model " + net.model_name());
+  if (inq)
+    for (const auto& t : inq->tensors()) expected.push_back({kMaskPrefix + t.name, net.find(t.name)->param->shape});
+  check_contents(file, expected, "the checkpoint layout of model " + net.model_name() + (inq ? " with INQ masks" : ""));
 
   HostFlat h = download(net);
   std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
@@ -185,10 +194,15 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
   s.train_samples = meta_int(file, "inq.train_samples");
   s.train_seconds = meta_double(file, "inq.train_seconds");
   if (config_json) *config_json = meta(file, "inq.config");
+  if (inq) {
+    inq->load(file);
+    s.inq_stage = meta_int(file, "inq.stage");
+    s.inq_stage_epoch = meta_int(file, "inq.stage_epoch");
+  }
   return s;
 }
 
-void save_model(const std::string& path, Net& net) {
+void save_model(const std::string& path, Net& net, const InqState* inq) {
   const HostFlat h = download(net);
   SafeTensorsWriter w;
   for (const auto& e : net.entries()) {
@@ -206,6 +220,7 @@ void save_model(const std::string& path, Net& net) {
   w.set_metadata("inq.model", net.model_name());
   w.set_metadata("inq.num_classes", std::to_string(net.num_classes()));
   w.set_metadata("inq.input_chw", shape_str(net.input_chw()));
+  if (inq) w.set_metadata("inq", inq->metadata_json());
   w.write(path);
 }
 

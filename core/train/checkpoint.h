@@ -4,6 +4,8 @@
 // the SGD momentum under "optimizer.momentum.<name>", and metadata "inq.*": format, epoch, batch
 // within the epoch, global step, RNG state, running train sums, resolved config (JSON).
 // model.safetensors: plain torchvision state_dict (params and buffers; num_batches_tracked as I64).
+// INQ runs add the InqState to both: masks as U8 "inq_mask/<name>" (checkpoint only) and metadata
+// "inq" (levels per tensor: what inq_check and inq_export read), plus the stage position.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -12,6 +14,8 @@
 #include "core/train/optimizer.h"
 
 namespace inq {
+
+class InqState;
 
 struct TrainState {
   int64_t epoch = 0;           // epochs completed (the epoch in progress is `epoch`, 0-based)
@@ -22,16 +26,20 @@ struct TrainState {
   double train_loss_sum = 0.0;
   int64_t train_top1 = 0, train_top5 = 0, train_samples = 0;
   double train_seconds = 0.0;
+  // INQ: the phase of epoch `epoch` (informational, checked against the stage plan on resume).
+  int64_t inq_stage = -1, inq_stage_epoch = 0;
 };
 
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
-                     const std::string& config_json);
-// Restores parameters, buffers and momentum into `net`/`sgd`; throws std::runtime_error naming the
-// file and every mismatching tensor. `config_json` receives the config stored in the checkpoint.
-TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json = nullptr);
+                     const std::string& config_json, const InqState* inq = nullptr);
+// Restores parameters, buffers and momentum into `net`/`sgd` (and the INQ state into `inq` when
+// given; then the file must hold one); throws std::runtime_error naming the file and every
+// mismatching tensor. `config_json` receives the config stored in the checkpoint.
+TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json = nullptr,
+                           InqState* inq = nullptr);
 
-// Plain weights with torchvision names (model.safetensors).
-void save_model(const std::string& path, Net& net);
+// Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too.
+void save_model(const std::string& path, Net& net, const InqState* inq = nullptr);
 // Loads every parameter and buffer of `net` from a safetensors file with the Net's names. Missing,
 // unexpected and wrong-shape names are reported together in one std::runtime_error.
 void load_weights(const std::string& path, Net& net);

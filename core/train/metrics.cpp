@@ -46,6 +46,11 @@ std::string metrics_json_line(const MetricsRecord& r) {
   j["seconds"] = r.seconds;
   j["lr"] = r.lr;
   j["images_per_second"] = r.images_per_second;
+  if (r.inq) {
+    j["stage"] = r.stage;
+    j["portion"] = r.portion;
+    if (r.stage_end) j["stage_end"] = true;
+  }
   return j.dump();
 }
 

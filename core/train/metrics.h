@@ -29,6 +29,13 @@ struct MetricsRecord {
   double seconds = 0;                   // wall time of the epoch's training or of the evaluation
   double lr = 0;                        // lr of the epoch's last step
   double images_per_second = 0;
+  // INQ runs only (written when `inq` is set): the stage (0-based; -1 for the reference evaluation
+  // of the pretrained weights, the number of stages for the float epochs), its accumulated portion,
+  // and whether this test record closes its stage.
+  bool inq = false;
+  int64_t stage = 0;
+  double portion = 0;
+  bool stage_end = false;
 };
 
 std::string metrics_json_line(const MetricsRecord& r);  // one line, no newline

@@ -27,8 +27,9 @@ Progress::Progress(std::FILE* out, int64_t epochs, int64_t steps_per_epoch, int6
   tty_ = out_ && (tty < 0 ? isatty(fileno(out_)) != 0 : tty != 0);
 }
 
-void Progress::start_epoch(int64_t epoch) {
+void Progress::start_epoch(int64_t epoch, std::string label) {
   epoch_ = epoch;
+  label_ = label.empty() ? "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs_) : std::move(label);
   images_ = 0;
   epoch_start_ = last_step_ = Clock::now();
   last_draw_ = Clock::time_point{};
@@ -56,15 +57,13 @@ void Progress::step(int64_t step, int64_t images, double running_loss, double lr
     // Redraw at most ~8 times a second: terminals are slow, steps may be fast.
     if (!last && now - last_draw_ < std::chrono::milliseconds(125)) return;
     last_draw_ = now;
-    std::fprintf(out_, "\r\033[Kepoch %lld/%lld  step %lld/%lld  %.0f img/s  loss %.4f  lr %.5g  ETA %s",
-                 static_cast<long long>(epoch_ + 1), static_cast<long long>(epochs_), static_cast<long long>(done),
-                 static_cast<long long>(steps_per_epoch_), avg_rate, running_loss, lr, eta.c_str());
+    std::fprintf(out_, "\r\033[K%s  step %lld/%lld  %.0f img/s  loss %.4f  lr %.5g  ETA %s", label_.c_str(),
+                 static_cast<long long>(done), static_cast<long long>(steps_per_epoch_), avg_rate, running_loss, lr, eta.c_str());
     line_open_ = true;
   } else {
     if (done % log_every_ != 0 && !last) return;
-    std::fprintf(out_, "epoch %lld/%lld step %lld/%lld %.0f img/s loss %.4f lr %.5g ETA %s\n",
-                 static_cast<long long>(epoch_ + 1), static_cast<long long>(epochs_), static_cast<long long>(done),
-                 static_cast<long long>(steps_per_epoch_), avg_rate, running_loss, lr, eta.c_str());
+    std::fprintf(out_, "%s step %lld/%lld %.0f img/s loss %.4f lr %.5g ETA %s\n", label_.c_str(),
+                 static_cast<long long>(done), static_cast<long long>(steps_per_epoch_), avg_rate, running_loss, lr, eta.c_str());
   }
   std::fflush(out_);
 }

@@ -92,7 +92,15 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   read_data(c, s);
   read_model(c, s);
 
-  s.epochs = positive(c, "train.epochs", s.epochs);
+  s.inq = read_inq_settings(c, s.seed);
+  if (s.inq.enabled) {
+    if (c.has("train.epochs"))
+      throw ConfigError("train.epochs: not used with an inq section: the epochs come from inq.epochs_per_stage "
+                        "(or inq.stage_epochs) and inq.float_epochs");
+    s.epochs = s.inq.total_epochs();
+  } else {
+    s.epochs = positive(c, "train.epochs", s.epochs);
+  }
   s.batch_size = positive(c, "train.batch_size", s.batch_size);
   s.eval_batch_size = positive(c, "train.eval_batch_size", s.batch_size);
   s.label_smoothing = c.get_double("train.label_smoothing", 0.0);
@@ -113,13 +121,26 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   if (o.nesterov && o.momentum == 0) throw ConfigError("optimizer.nesterov: needs optimizer.momentum > 0");
 
   s.lr_schedule = read_lr_schedule(c, "lr_schedule", o.lr);
-  try {
-    LrSchedule check(s.lr_schedule, s.epochs, 1);  // validates before any data is loaded
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(e.what());
+  // Validates before any data is loaded; INQ with restart_lr runs the schedule over each phase.
+  std::vector<int64_t> spans = {s.epochs};
+  if (s.inq.enabled && s.inq.restart_lr) {
+    spans = s.inq.stage_epochs;
+    if (s.inq.float_epochs > 0) spans.push_back(s.inq.float_epochs);
+  }
+  for (int64_t span : spans) {
+    try {
+      LrSchedule check(s.lr_schedule, span, 1);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string(e.what()) +
+                        (s.inq.enabled && s.inq.restart_lr ? " (with inq.restart_lr the schedule spans each stage's " +
+                                                                 std::to_string(span) + " epochs)"
+                                                           : ""));
+    }
   }
 
   s.init_weights = c.get_string("init.weights", "");
+  if (s.inq.enabled && s.init_weights.empty())
+    throw ConfigError("init.weights: required with an inq section (the pretrained FP32 weights to quantize)");
   c.check_unused();
   s.resolved = c.resolved();
   return s;

@@ -1,4 +1,4 @@
-// The settings of an FP32 training run, read from a strict Config (every key documented, with its
+// The settings of a training run (FP32, or INQ with an `inq` section), read from a strict Config (every key documented, with its
 // default, in configs/README.md). Reading writes the defaults back, so the resolved config is the
 // complete description of the run.
 #pragma once
@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/models/zoo.h"
+#include "core/train/inq_config.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
 
@@ -32,7 +33,7 @@ struct TrainSettings {
   std::string out;
   ModelOptions model;
   DataSettings data;
-  int64_t epochs = 1;
+  int64_t epochs = 1;  // with an inq section: derived from the stages (train.epochs must be absent)
   int64_t batch_size = 128;
   int64_t eval_batch_size = 0;  // resolved: batch_size when absent
   double label_smoothing = 0.0;
@@ -40,7 +41,8 @@ struct TrainSettings {
   int64_t checkpoint_every = 1;
   SgdOptions optimizer;
   LrScheduleOptions lr_schedule;
-  std::string init_weights;  // empty: initialise from the seed
+  std::string init_weights;  // empty: initialise from the seed (required with inq)
+  InqSettings inq;           // inq.enabled: incremental quantization of init_weights
   nlohmann::json resolved;   // the complete config, defaults included
 };
 

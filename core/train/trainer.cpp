@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/inq/inq_state.h"
 #include "core/io/atomic_file.h"
 #include "core/models/zoo.h"
 #include "core/rng.h"
 #include "core/train/checkpoint.h"
+#include "core/train/inq_schedule.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
 #include "core/train/progress.h"
@@ -76,6 +78,16 @@ std::string fixed(double v, int digits) {
   return os.str();
 }
 
+std::string compact(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::string percent(int64_t part, int64_t whole) {
+  return fixed(whole ? 100.0 * double(part) / double(whole) : 0.0, 2) + "%";
+}
+
 }  // namespace
 
 void install_stop_handlers() {
@@ -100,7 +112,10 @@ struct Trainer::Impl {
   std::unique_ptr<Loader> train_loader, test_loader;
   std::unique_ptr<Net> net;
   std::unique_ptr<Sgd> sgd;
-  std::unique_ptr<LrSchedule> schedule;
+  std::unique_ptr<LrSchedule> schedule;  // FP32 runs
+  std::unique_ptr<InqState> inq;         // INQ runs: mask and levels
+  std::unique_ptr<InqPlan> plan;         // INQ runs: stages and their lr schedules
+  bool fresh = true;                     // not resumed: the reference evaluation is due
   Rng rng;  // per-step dropout seeds; saved in checkpoints
   TrainState state;
   int64_t steps_per_epoch = 0;
@@ -124,7 +139,26 @@ struct Trainer::Impl {
   void print_header() const;
   Tensor upload_batch(const HostBatch& b);
   MetricsRecord evaluate(int64_t epoch);
-  void checkpoint(const TrainState& st) { save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text); }
+  double lr_at(int64_t step) const { return plan ? plan->lr_at_step(step) : schedule->at_step(step); }
+  void checkpoint(TrainState st) {
+    if (plan) {
+      const InqPhase ph = plan->at_epoch(st.epoch);
+      st.inq_stage = ph.stage;
+      st.inq_stage_epoch = ph.epoch_in_phase;
+    }
+    save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text, inq.get());
+  }
+  void setup_inq();
+  void check_resumed_inq() const;
+  bool stage_due(const InqPhase& ph) const {
+    return !ph.is_float && ph.epoch_in_phase == 0 && inq->stages_begun() == ph.stage;
+  }
+  void begin_stage(const InqPhase& ph, int64_t epoch);
+  void tag(MetricsRecord& r, int64_t stage, double portion) const {
+    r.inq = true;
+    r.stage = stage;
+    r.portion = portion;
+  }
 };
 
 void Trainer::Impl::check_run_dir() {
@@ -204,9 +238,25 @@ void Trainer::Impl::print_header() const {
      << s.optimizer.lr << " " << s.lr_schedule.type << ", momentum " << s.optimizer.momentum << ", weight decay "
      << s.optimizer.weight_decay << "\n"
      << "run dir  " << dir;
+  if (inq) {
+    const InqSettings& q = s.inq;
+    std::string portions;
+    for (double p : q.options.portions) portions += (portions.empty() ? "" : " ") + compact(p);
+    os << "\ninq      " << q.options.bits << "-bit, "
+       << (q.options.partition == InqPartition::Random ? "random" : "magnitude") << " partition, portions "
+       << portions << "; " << inq->tensors().size() << " tensors, " << inq->total_quantized() << " of "
+       << net->num_params() << " parameters quantized\n"
+       << "stages   " << q.num_stages() << " stages, epochs";
+    for (int64_t e : q.stage_epochs) os << " " << e;
+    if (q.float_epochs) os << " + " << q.float_epochs << " float epochs";
+    os << "; lr " << (q.restart_lr ? "restarted each stage" : "one schedule over all epochs") << ", momentum "
+       << (q.reset_momentum ? "reset" : "kept") << " at stage start, BatchNorm re-estimation "
+       << (q.bn_recalibration_batches ? "over " + std::to_string(q.bn_recalibration_batches) + " batches" : "off");
+  }
   if (opt.resume)
     os << "\nresume   from epoch " << state.epoch << (state.batch ? ", step " + std::to_string(state.batch) : "")
-       << " (global step " << state.global_step << ")";
+       << " (global step " << state.global_step << ")"
+       << (plan && state.epoch < plan->total_epochs() ? ", " + plan->label(plan->at_epoch(state.epoch)) : "");
   else if (!s.init_weights.empty())
     os << "\ninit     " << s.init_weights;
   log(os.str());
@@ -283,11 +333,16 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   lo.shuffle = false;
   lo.drop_last = false;
   t.test_loader = std::make_unique<Loader>(t.test_set, lo);
-  t.schedule = std::make_unique<LrSchedule>(t.s.lr_schedule, t.s.epochs, t.steps_per_epoch);
+  if (t.s.inq.enabled)
+    t.plan = std::make_unique<InqPlan>(t.s.inq, t.s.lr_schedule, t.steps_per_epoch);
+  else
+    t.schedule = std::make_unique<LrSchedule>(t.s.lr_schedule, t.s.epochs, t.steps_per_epoch);
   t.rng = Rng(t.s.seed ^ 0x9e3779b97f4a7c15ull);
+  t.fresh = !t.opt.resume;
 
   if (t.opt.resume) {
-    t.state = load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd);
+    if (t.s.inq.enabled) t.setup_inq();  // levels and mask come from the checkpoint below
+    t.state = load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd, nullptr, t.inq.get());
     try {
       t.rng.set_state(t.state.rng_state);
     } catch (const std::exception& e) {
@@ -296,14 +351,15 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
     if (t.state.epoch < 0 || t.state.epoch > t.s.epochs || t.state.batch < 0 || t.state.batch >= t.steps_per_epoch)
       throw std::runtime_error(t.path("checkpoint.safetensors") + ": position (epoch " + std::to_string(t.state.epoch) +
                                ", step " + std::to_string(t.state.batch) + ") does not fit this config");
+    if (t.inq) t.check_resumed_inq();
   } else if (!t.s.init_weights.empty()) {
-    if (!fs::is_regular_file(t.s.init_weights))
-      throw ConfigError("init.weights: file not found: " + t.s.init_weights);
+    if (!fs::is_regular_file(t.s.init_weights)) throw ConfigError(missing_weights_message(t.s.init_weights));
     try {
       load_weights(t.s.init_weights, *t.net);
     } catch (const std::exception& e) {
       throw ConfigError(std::string("init.weights: ") + e.what());
     }
+    if (t.s.inq.enabled) t.setup_inq();  // n1 fixed once, from these pretrained weights
   }
   t.state.rng_state = t.rng.state();
   t.allocate_buffers();
@@ -320,7 +376,58 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   t.print_header();
 }
 
+void Trainer::Impl::setup_inq() {
+  check_inq_patterns(s.inq, *net);
+  try {
+    inq = std::make_unique<InqState>(*net, s.inq.options);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+// The checkpoint's INQ state must sit where the stage plan says its position is: stage k's
+// projection happens before its first step, so mid-stage stages_begun is k + 1.
+void Trainer::Impl::check_resumed_inq() const {
+  const InqPhase ph = plan->at_epoch(state.epoch);
+  const int begun = inq->stages_begun();
+  bool ok;
+  if (state.epoch == plan->total_epochs() || ph.is_float)
+    ok = begun == plan->num_stages();
+  else if (ph.epoch_in_phase == 0 && state.batch == 0)
+    ok = begun == ph.stage || begun == ph.stage + 1;
+  else
+    ok = begun == ph.stage + 1;
+  if (!ok || (state.inq_stage != ph.stage || state.inq_stage_epoch != ph.epoch_in_phase))
+    throw std::runtime_error(path("checkpoint.safetensors") + ": INQ state (" + std::to_string(begun) +
+                             " stages begun, stage " + std::to_string(state.inq_stage) + " epoch " +
+                             std::to_string(state.inq_stage_epoch) + ") does not fit epoch " +
+                             std::to_string(state.epoch) + " of this config's stage plan");
+}
+
+void Trainer::Impl::begin_stage(const InqPhase& ph, int64_t epoch) {
+  const auto t0 = Clock::now();
+  const int64_t before = inq->total_frozen();
+  inq->begin_stage(ph.stage, sgd->momentum().data());  // projects the newly frozen, zeroes their momentum
+  if (s.inq.reset_momentum) sgd->zero_momentum();
+  std::string bn;
+  if (s.inq.bn_recalibration_batches > 0) {
+    const int layers = recalibrate_batchnorm(
+        *net, *train_loader, epoch, s.inq.bn_recalibration_batches,
+        [this](const HostBatch& b) { return upload_batch(b); }, s.seed ^ (0xb4ull << 56) ^ uint64_t(ph.stage));
+    bn = layers ? "; BatchNorm statistics of " + std::to_string(layers) + " layers re-estimated over " +
+                      std::to_string(s.inq.bn_recalibration_batches) + " batches"
+                : "; no BatchNorm layer to re-estimate";
+  }
+  log("stage " + std::to_string(ph.stage + 1) + "/" + std::to_string(plan->num_stages()) + " (σ=" +
+      compact(ph.portion) + "): froze " + std::to_string(inq->total_frozen() - before) + " weights, " +
+      std::to_string(inq->total_frozen()) + " of " + std::to_string(inq->total_quantized()) + " (" +
+      percent(inq->total_frozen(), inq->total_quantized()) + ") now fixed" +
+      (s.inq.reset_momentum ? "; momentum reset" : "") + bn + " (" +
+      format_duration(std::chrono::duration<double>(Clock::now() - t0).count()) + ")");
+}
+
 Trainer::~Trainer() = default;
+const InqState* Trainer::inq_state() const { return impl_->inq.get(); }
 const TrainSettings& Trainer::settings() const { return impl_->s; }
 const std::string& Trainer::run_dir() const { return impl_->dir; }
 Net& Trainer::net() { return *impl_->net; }
@@ -333,30 +440,62 @@ TrainSummary Trainer::run() {
   const auto* lab = static_cast<const int32_t*>(t.labels->data());
   Backend& be = *t.be;
 
+  if (t.inq && t.fresh) {
+    // The pretrained weights' accuracy: the reference every stage is measured against.
+    MetricsRecord ref = t.evaluate(0);
+    t.tag(ref, -1, 0.0);
+    metrics.append(ref);
+    t.log("reference (pretrained weights, before stage 1): test loss " + fixed(ref.loss, 4) + " top1 " +
+          fixed(100 * ref.top1, 2) + "% top5 " + fixed(100 * ref.top5, 2) + "%");
+    t.fresh = false;
+  }
+
+  // Checkpoints the position (epoch, batch) and reports the stop; the caller returns `sum`.
+  auto stop = [&](int sig, int64_t epoch, int64_t batch, const Accumulator& acc, double seconds) {
+    progress.end_line();
+    t.checkpoint(TrainState{epoch, batch, t.state.global_step, t.rng.state(), acc.loss_sum, acc.top1, acc.top5,
+                            acc.samples, seconds});
+    t.log("stopped by " + std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + " at epoch " + std::to_string(epoch + 1) +
+          (t.plan ? " (" + t.plan->label(t.plan->at_epoch(epoch)) + ")" : "") + ", step " + std::to_string(batch) + "/" +
+          std::to_string(t.steps_per_epoch) + ": checkpoint saved to " + t.path("checkpoint.safetensors"));
+    sum.stop_signal = sig;
+    sum.epochs_done = epoch;
+    sum.global_step = t.state.global_step;
+  };
+  auto stop_signal = [&] {
+    const int sig = stop_requested();
+    if (!sig && t.opt.stop_after_steps >= 0 && t.state.global_step >= t.opt.stop_after_steps) return int(SIGINT);
+    return sig;
+  };
+
   for (int64_t epoch = t.state.epoch; epoch < t.s.epochs; ++epoch) {
     Accumulator acc{t.state.train_loss_sum, t.state.train_top1, t.state.train_top5, t.state.train_samples};
     const double seconds_before = t.state.train_seconds;
     int64_t batch = t.state.batch;
-    double lr = t.schedule->at_step(t.state.global_step);
+    InqPhase ph;
+    std::string label;
+    if (t.plan) {
+      ph = t.plan->at_epoch(epoch);
+      label = t.plan->label(ph);
+      if (t.stage_due(ph)) {
+        // A stop right at the stage boundary leaves the stage unbegun: resume projects it.
+        if (const int sig = stop_signal()) {
+          stop(sig, epoch, batch, acc, seconds_before);
+          return sum;
+        }
+        t.begin_stage(ph, epoch);
+      }
+    }
+    double lr = t.lr_at(t.state.global_step);
     t.train_loader->start_epoch(epoch, batch);
-    progress.start_epoch(epoch);
+    progress.start_epoch(epoch, label);
     const auto t0 = Clock::now();
     auto seconds = [&] { return seconds_before + std::chrono::duration<double>(Clock::now() - t0).count(); };
+    const uint8_t* frozen = t.inq ? t.inq->mask() : nullptr;
 
     while (batch < t.steps_per_epoch) {
-      int sig = stop_requested();
-      if (!sig && t.opt.stop_after_steps >= 0 && t.state.global_step >= t.opt.stop_after_steps) sig = SIGINT;
-      if (sig) {
-        progress.end_line();
-        TrainState st{epoch, batch, t.state.global_step, t.rng.state(), acc.loss_sum, acc.top1, acc.top5,
-                      acc.samples, seconds()};
-        t.checkpoint(st);
-        t.log("stopped by " + std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + " at epoch " +
-              std::to_string(epoch + 1) + ", step " + std::to_string(batch) + "/" + std::to_string(t.steps_per_epoch) +
-              ": checkpoint saved to " + t.path("checkpoint.safetensors"));
-        sum.stop_signal = sig;
-        sum.epochs_done = epoch;
-        sum.global_step = t.state.global_step;
+      if (const int sig = stop_signal()) {
+        stop(sig, epoch, batch, acc, seconds());
         return sum;
       }
       const HostBatch* b = t.train_loader->next();
@@ -384,8 +523,8 @@ TrainSummary Trainer::run() {
       be.softmax_xent_bwd(n, t.classes, t.probs.data(), lab, static_cast<float>(t.s.label_smoothing),
                           t.dlogits.data());
       t.net->backward(ctx, t.dlogits.narrow_rows(0, n));
-      lr = t.schedule->at_step(t.state.global_step);
-      t.sgd->step(lr);
+      lr = t.lr_at(t.state.global_step);
+      t.sgd->step(lr, frozen);  // INQ: frozen weights and their momentum stay bit for bit
       ++t.state.global_step;
       ++batch;
       acc.add(t.host_logits.data(), t.host_loss.data(), b->labels.data(), n, t.classes);
@@ -407,21 +546,42 @@ TrainSummary Trainer::run() {
     t.state = TrainState{epoch + 1, 0, t.state.global_step, t.rng.state(), 0.0, 0, 0, 0, 0.0};
     er.test = t.evaluate(epoch + 1);
     er.test.lr = lr;
+    const bool stage_end = t.plan && ph.epoch_in_phase + 1 == ph.epochs;
+    if (t.plan) {
+      t.tag(er.train, ph.stage, ph.portion);
+      t.tag(er.test, ph.stage, ph.portion);
+      er.test.stage_end = stage_end;
+    }
     metrics.append(er.train);
     metrics.append(er.test);
-    if ((epoch + 1) % t.s.checkpoint_every == 0 || epoch + 1 == t.s.epochs) t.checkpoint(t.state);
+    if ((epoch + 1) % t.s.checkpoint_every == 0 || epoch + 1 == t.s.epochs || stage_end) t.checkpoint(t.state);
     sum.epochs.push_back(er);
-    t.log("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(t.s.epochs) + "  train loss " +
-          fixed(er.train.loss, 4) + " top1 " + fixed(100 * er.train.top1, 2) + "%  test loss " + fixed(er.test.loss, 4) +
-          " top1 " + fixed(100 * er.test.top1, 2) + "% top5 " + fixed(100 * er.test.top5, 2) + "%  lr " +
-          fixed(lr, 6) + "  " + fixed(er.train.images_per_second, 0) + " img/s  " +
+    t.log((label.empty() ? "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(t.s.epochs) : label) +
+          "  train loss " + fixed(er.train.loss, 4) + " top1 " + fixed(100 * er.train.top1, 2) + "%  test loss " +
+          fixed(er.test.loss, 4) + " top1 " + fixed(100 * er.test.top1, 2) + "% top5 " + fixed(100 * er.test.top5, 2) +
+          "%  lr " + fixed(lr, 6) + "  " + fixed(er.train.images_per_second, 0) + " img/s  " +
           format_duration(er.train.seconds + er.test.seconds));
+    if (stage_end) {
+      t.log((ph.is_float ? std::string("float epochs") : "stage " + std::to_string(ph.stage + 1) + "/" +
+                                                            std::to_string(t.plan->num_stages())) +
+            " done (σ=" + compact(ph.portion) + "): test top1 " + fixed(100 * er.test.top1, 2) + "%");
+      if (!ph.is_float && t.opt.on_stage_end) t.opt.on_stage_end(ph.stage, *t.net, *t.inq);
+    }
   }
-  save_model(t.path("model.safetensors"), *t.net);
+
+  std::string quantized;
+  if (t.inq) {
+    // Every quantized weight must be frozen at a level by now; checked, not assumed.
+    const QuantizedSummary q = verify_quantized(*t.net, *t.inq);
+    quantized = "; " + std::to_string(q.weights) + " weights in " + std::to_string(q.tensors) +
+                " tensors, all in their level sets, " + percent(q.zeros, q.weights) + " zeros";
+  }
+  save_model(t.path("model.safetensors"), *t.net, t.inq.get());
   if (sum.epochs.empty())
-    t.log("run already complete (" + std::to_string(t.s.epochs) + " epochs); rewrote " + t.path("model.safetensors"));
+    t.log("run already complete (" + std::to_string(t.s.epochs) + " epochs); rewrote " + t.path("model.safetensors") +
+          quantized);
   else
-    t.log("done: " + t.path("model.safetensors"));
+    t.log("done: " + t.path("model.safetensors") + quantized);
   sum.completed = true;
   sum.epochs_done = t.s.epochs;
   sum.global_step = t.state.global_step;

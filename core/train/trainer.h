@@ -1,10 +1,14 @@
-// FP32 training of a zoo model from a config: the orchestration behind apps/inq_train.
+// Training of a zoo model from a config: the orchestration behind apps/inq_train. FP32, or INQ
+// when the config has an `inq` section: the pretrained init.weights are quantized stage by stage
+// (projection, optional momentum reset and BatchNorm re-estimation, masked SGD on the free weights),
+// then optional float-only epochs, and the model is written with its level metadata.
 // Construction does all the set-up (config, run directory, backend, data, model, init weights or
 // resume) and throws on bad input before anything is written; run() trains, evaluates after each
 // epoch, checkpoints, and stops cleanly on SIGINT/SIGTERM.
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -18,6 +22,8 @@
 
 namespace inq {
 
+class InqState;
+
 // inq_core does not link the backend factory (it lives in inq_engine with the CUDA backend), so
 // callers hand it in; the defaults bind it in the caller's translation unit.
 using BackendFactory = std::unique_ptr<Backend> (*)(Device device, int threads, int cuda_device);
@@ -30,6 +36,8 @@ struct RunOptions {
   int64_t stop_after_steps = -1;   // >= 0: behave as if SIGINT arrived after this many global steps
   BackendFactory make_backend = &inq::make_backend;
   CudaProbe cuda_available = &inq::cuda_available;
+  // INQ: called after the last epoch of each stage (0-based) and its evaluation (tests use it).
+  std::function<void(int stage, Net& net, const InqState& state)> on_stage_end;
 };
 
 // A non-finite loss: training stops; the last checkpoint is left as it was.
@@ -62,6 +70,7 @@ class Trainer {
   const TrainSettings& settings() const;
   const std::string& run_dir() const;
   Net& net();
+  const InqState* inq_state() const;  // null for FP32 runs
 
  private:
   struct Impl;

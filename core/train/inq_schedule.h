@@ -1,0 +1,67 @@
+// INQ orchestration pieces the trainer uses: where a global epoch falls in the stage plan and its
+// learning rate, BatchNorm re-estimation after a projection, the final level check, and the
+// message for a missing pretrained file.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/inq/inq_state.h"
+#include "core/net.h"
+#include "core/train/inq_config.h"
+#include "core/train/lr_schedule.h"
+#include "data/loader.h"
+
+namespace inq {
+
+// One phase of the run: an INQ stage, or the float epochs after the last stage.
+struct InqPhase {
+  int stage = 0;             // 0-based; num_stages for the float epochs
+  bool is_float = false;
+  double portion = 1.0;      // accumulated portion frozen during this phase
+  int64_t first_epoch = 0;   // global epoch index at which it starts
+  int64_t epochs = 0;
+  int64_t epoch_in_phase = 0;  // of the epoch asked about, 0-based
+};
+
+class InqPlan {
+ public:
+  // `schedule`: the top-level lr schedule; with restart_lr it spans each phase's epochs, else all.
+  InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch);
+
+  InqPhase at_epoch(int64_t epoch) const;  // epoch in [0, total_epochs]; total: the end of the last phase
+  int num_stages() const { return settings_.num_stages(); }
+  int64_t total_epochs() const { return settings_.total_epochs(); }
+  double lr_at_step(int64_t global_step) const;
+  // "stage 2/4 (σ=0.75) epoch 1/2" or "float epoch 1/2".
+  std::string label(const InqPhase& phase) const;
+
+ private:
+  InqSettings settings_;
+  int64_t steps_per_epoch_;
+  std::vector<LrSchedule> schedules_;  // one per phase (restart_lr) or one for the whole run
+};
+
+// Re-estimates every BatchNorm layer's running statistics from `batches` training batches in
+// training mode (forward only: no gradient, no parameter change): the running statistics are reset
+// and replaced by the equally weighted mean of the per-batch statistics (what PyTorch's
+// momentum=None cumulative average gives; the variance is the unbiased batch variance).
+// Batches come from `loader` starting at epoch `first_epoch` (continuing into later epochs when
+// more are asked than an epoch holds). Returns the number of BatchNorm layers re-estimated.
+int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t batches,
+                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed);
+
+struct QuantizedSummary {
+  int tensors = 0;
+  int64_t weights = 0, zeros = 0;
+};
+// Verifies that every quantized weight is frozen and in its level set; throws std::runtime_error
+// naming the first offending tensor, index and value (a bug if it ever fires).
+QuantizedSummary verify_quantized(const Net& net, const InqState& state);
+
+// "init.weights: file not found: PATH" plus, for PATH = [DIR/]runs/NAME/model.safetensors, the config
+// [DIR/]configs/NAME.json that produces it when that exists (and a hint when its run is unfinished).
+std::string missing_weights_message(const std::string& path);
+
+}  // namespace inq
