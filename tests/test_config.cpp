@@ -1,12 +1,12 @@
 // Strict config: typed getters, defaults written into resolved(), unknown keys with
 // suggestions, --set overrides and load errors.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 
 #include "core/config.h"
 #include "core/io/atomic_file.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using inq::Config;
@@ -169,11 +169,7 @@ TEST(Config, OverridesParseJsonOrTakeStrings) {
 
 class ConfigFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "inq_cfg_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
+  void SetUp() override { dir_ = inq::test::make_temp_dir("inq_cfg_").string(); }
   void TearDown() override { fs::remove_all(dir_); }
   std::string write(const std::string& name, const std::string& text) {
     const std::string p = dir_ + "/" + name;

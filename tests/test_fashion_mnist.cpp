@@ -1,7 +1,6 @@
 // Fashion-MNIST reader against an independent zlib-inflate decode of Debian's files, its
 // augmentation, its rejection of malformed files, and the CHW transforms it is built on.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -14,6 +13,7 @@
 
 #include "data/fashion_mnist.h"
 #include "data/transforms.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -168,11 +168,8 @@ std::vector<uint8_t> idx_labels(uint32_t magic, uint32_t count, const std::vecto
 class FashionMnistFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("inq_fmnist_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test::make_temp_dir(std::string("inq_fmnist_") +
+                               ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

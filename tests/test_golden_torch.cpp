@@ -14,7 +14,6 @@
 // about a dozen tensors (its errors there are ~3e-4 of the tensor's scale, as PyTorch float32's).
 // Counters (num_batches_tracked) must match exactly.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +29,7 @@
 #include "core/cpu_backend.h"
 #include "core/io/safetensors.h"
 #include "core/models/zoo.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -92,12 +92,11 @@ class GoldenTorch : public ::testing::Test {
 
   // Writes the golden file for `model` under the build directory; empty when torch is missing.
   std::string generate(const std::string& model) {
-    dir_ = std::string(INQ_BINARY_DIR) + "/golden_tmp/" + model + "-" + std::to_string(getpid());
-    std::filesystem::create_directories(dir_);
+    dir_ = test::make_temp_dir(model + "-", INQ_BINARY_DIR "/golden_tmp").string();
     const std::string cmd =
         "/usr/bin/python3 " INQ_SOURCE_DIR "/tests/golden/make_golden.py golden " + dir_ + " " + model;
-    const int rc = std::system(cmd.c_str());
-    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) return "";
+    const int rc = test::run_shell(cmd);
+    if (rc == 77) return "";
     EXPECT_EQ(rc, 0) << cmd;
     return dir_ + "/" + model + ".safetensors";
   }

@@ -3,14 +3,11 @@
 // tensor, on a copy with one weight moved off its level set; inq_export round-trips to identical
 // weights and packs each quantized weight into b bits.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -19,6 +16,7 @@
 
 #include "core/inq/inq_model_file.h"
 #include "core/io/safetensors.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -26,13 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kBin = std::string(INQ_BINARY_DIR) + "/bin/";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
 
 struct Result {
   int code = -1;
@@ -42,16 +33,14 @@ struct Result {
 class InqTools : public testing::Test {
  protected:
   static Result run(const std::string& cmd) {
-    const fs::path log = dir_ / "log.txt";
-    const int status = std::system((cmd + " > " + log.string() + " 2>&1").c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 1000, slurp(log)};
+    Result r;
+    r.out = test::run_command(cmd + " 2>&1", &r.code);
+    return r;
   }
 
   // A tiny FP32 run, then a 2-stage 4-bit INQ run from its weights, through inq_train.
   static void SetUpTestSuite() {
-    dir_ = fs::path(testing::TempDir()) / ("inq_tools_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test::make_temp_dir("inq_tools_");
     nlohmann::json j = nlohmann::json::parse(R"({
       "device": "cpu", "threads": 1,
       "model": {"name": "resnet8", "in_channels": 1, "image_size": 28, "num_classes": 10},

@@ -4,13 +4,11 @@
 // a straight one, the random partition is reproducible, BatchNorm re-estimation gives the batch
 // statistics. (inq_train's INQ config errors, inq_check and inq_export: test_inq_tools.cpp.)
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,18 +23,13 @@
 #include "core/train/inq_schedule.h"
 #include "core/train/trainer.h"
 #include "data/synthetic.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string file_bytes(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
+using test::file_contents;
 
 std::vector<nlohmann::json> read_metrics(const fs::path& dir) {
   std::ifstream f(dir / "metrics.jsonl");
@@ -81,9 +74,7 @@ Snapshot snapshot(Net& net, const InqState& s) {
 class InqTrain : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::path(testing::TempDir()) / ("inq_train_inq_" + std::to_string(getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = test::make_temp_dir("inq_train_inq_");
     nlohmann::json fp32 = base_config();
     fp32["train"]["epochs"] = 2;
     fp32["optimizer"]["lr"] = 0.05;
@@ -232,7 +223,8 @@ TEST_F(InqTrain, ResumeAcrossStageBoundariesIsBitIdentical) {
         << "BatchNorm statistics differ";
     EXPECT_EQ(got.mask, want.mask) << "masks differ";
   }
-  EXPECT_TRUE(file_bytes(root_ / "straight" / "model.safetensors") == file_bytes(root_ / "resumed" / "model.safetensors"))
+  EXPECT_TRUE(file_contents(root_ / "straight" / "model.safetensors") ==
+              file_contents(root_ / "resumed" / "model.safetensors"))
       << "model.safetensors differ";
   const auto ma = read_metrics(root_ / "straight"), mb = read_metrics(root_ / "resumed");
   ASSERT_EQ(ma.size(), 15u);

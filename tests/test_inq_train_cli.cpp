@@ -2,22 +2,22 @@
 // (config key path or file); a tiny synthetic run succeeds, refuses to mix configs in one run
 // directory, and stops cleanly on a signal with a checkpoint it can resume from.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "core/backend.h"
+#include "tests/test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using inq::test::file_contents;
+using inq::test::make_temp_dir;
+using inq::test::run_shell;
 
 const std::string kBinary = std::string(INQ_BINARY_DIR) + "/bin/inq_train";
 
@@ -26,22 +26,12 @@ struct Result {
   std::string out, err;
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
-
 class InqTrainCli : public testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(kBinary)) << kBinary << " is missing: build the inq_train target first";
-    dir_ = fs::path(testing::TempDir()) /
-           ("inq_train_cli_" + std::to_string(getpid()) + "_" +
-            std::string(testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = make_temp_dir("inq_train_cli_" +
+                         std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + "_");
   }
 
   // A two-epoch resnet8 run on 128 synthetic images: about a second on one core.
@@ -68,12 +58,10 @@ class InqTrainCli : public testing::Test {
 
   Result run(const std::string& args, const std::string& prefix = "") const {
     const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = prefix + kBinary + " " + args + " > " + out.string() + " 2> " + err.string();
-    const int status = std::system(cmd.c_str());
     Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
+    r.code = run_shell(prefix + kBinary + " " + args + " > " + out.string() + " 2> " + err.string());
+    r.out = file_contents(out);
+    r.err = file_contents(err);
     return r;
   }
 

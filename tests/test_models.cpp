@@ -1,10 +1,8 @@
 // The model zoo: structure and state_dict against torchvision, output shapes, initialisation,
 // the Net's flat buffers, error messages and a backward pass.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +17,7 @@
 #include "core/layers/activation.h"
 #include "core/layers/sequential.h"
 #include "core/models/zoo.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -88,13 +87,12 @@ struct TorchEntry {
   Shape shape;
 };
 
-// Runs tests/golden/make_golden.py names for `models`; false when torch is not importable.
+// Runs tests/golden/make_golden.py names for `models` into `dir`; false when torch is not importable.
 bool torch_state_dicts(const std::string& models, const std::string& dir) {
-  std::filesystem::create_directories(dir);
   const std::string cmd = "/usr/bin/python3 " INQ_SOURCE_DIR "/tests/golden/make_golden.py names " + dir + " " + models;
-  const int rc = std::system(cmd.c_str());
-  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) return false;
-  if (rc != 0) throw std::runtime_error("'" + cmd + "' failed with status " + std::to_string(rc));
+  const int rc = test::run_shell(cmd);
+  if (rc == 77) return false;
+  if (rc != 0) throw std::runtime_error("'" + cmd + "' failed with exit code " + std::to_string(rc));
   return true;
 }
 
@@ -124,7 +122,7 @@ TEST(Zoo, StateDictMatchesTorchvisionInOrder) {
                                            "vgg16_bn", "alexnet", "googlenet", "googlenet_aux"};
   std::string list;
   for (const auto& m : models) list += (list.empty() ? "" : ",") + m;
-  const std::string dir = std::string(INQ_BINARY_DIR) + "/golden_tmp/names-" + std::to_string(getpid());
+  const std::string dir = test::make_temp_dir("names-", INQ_BINARY_DIR "/golden_tmp").string();
   if (!torch_state_dicts(list, dir)) GTEST_SKIP() << "torch/torchvision not importable by /usr/bin/python3";
   for (const auto& m : models) {
     SCOPED_TRACE(m);

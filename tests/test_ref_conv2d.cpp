@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "core/geometry.h"
 #include "core/ref/conv2d_ref.h"
 #include "tests/gradcheck.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -20,6 +20,7 @@ namespace {
 using test::dot;
 using test::expect_gradient;
 using test::random_vector;
+using test::run_shell;
 using Vec = std::vector<double>;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -221,7 +222,7 @@ TEST(ConvRefTorch, MatchesTorchConv2dForwardAndBackward) {
          "with open(sys.argv[1], 'w') as f:\n"
          " for t in (y, x.grad, w.grad, b.grad):\n"
          "  f.write(' '.join(repr(v) for v in t.detach().flatten().tolist()) + '\\n')\n";
-  const int rc = std::system(("/usr/bin/python3 " + py + " " + out + " 2>/dev/null").c_str());
+  const int rc = run_shell("/usr/bin/python3 " + py + " " + out + " 2>/dev/null");
   if (rc != 0) GTEST_SKIP() << "torch not importable by /usr/bin/python3 (exit " << rc << "); naive checks still ran";
 
   const auto make = [](int64_t n, double a, double b) {

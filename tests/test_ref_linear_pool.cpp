@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <numeric>
@@ -17,6 +16,7 @@
 #include "core/ref/linear_ref.h"
 #include "core/ref/pool2d_ref.h"
 #include "tests/gradcheck.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -24,6 +24,7 @@ namespace {
 using test::dot;
 using test::expect_gradient;
 using test::random_vector;
+using test::run_shell;
 using Vec = std::vector<double>;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -330,7 +331,7 @@ TEST(PoolRefTorch, MatchesTorchPoolingOutputs) {
                        "with open(sys.argv[1], 'w') as f:\n"
                        " for t in outs:\n"
                        "  f.write(' '.join(repr(v) for v in t.flatten().tolist()) + '\\n')\n";
-  const int rc = std::system(("/usr/bin/python3 " + py + " " + out + " 2>/dev/null").c_str());
+  const int rc = run_shell("/usr/bin/python3 " + py + " " + out + " 2>/dev/null");
   if (rc != 0) GTEST_SKIP() << "torch not importable by /usr/bin/python3 (exit " << rc << "); naive checks still ran";
 
   const int n = 2, c = 3, h = 7, w = 6;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -14,6 +13,7 @@
 
 #include "core/ref/sgd_ref.h"
 #include "tests/gradcheck.h"
+#include "tests/test_util.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 // The expected values below must be rounded operation by operation, never fused into an FMA.
@@ -23,7 +23,10 @@
 namespace inq {
 namespace {
 
+using test::py_list;
+using test::python_can_import;
 using test::random_vector;
+using test::run_command;
 
 std::vector<float> random_floats(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   const std::vector<double> v = random_vector(n, seed, lo, hi);
@@ -138,30 +141,6 @@ TEST(RefSgd, FrozenEntriesStayBitIdenticalOverManySteps) {
 
 // ---------------- PyTorch parity ----------------
 
-std::string run_command(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) {
-    *rc = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, got);
-  *rc = pclose(f);
-  return out;
-}
-
-// Nine significant digits round-trip a float exactly through Python's float and back to float32.
-std::string py_list(const std::vector<float>& v) {
-  std::ostringstream s;
-  s.precision(9);
-  s << '[';
-  for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
-  s << ']';
-  return s.str();
-}
-
 TEST(RefSgd, MatchesTorchOptimSgd) {
   const size_t n = 16;
   const std::vector<float> w0 = random_floats(n, 101, -2, 2), g1 = random_floats(n, 102), g2 = random_floats(n, 103),
@@ -179,11 +158,9 @@ TEST(RefSgd, MatchesTorchOptimSgd) {
       "print(\" \".join(repr(v) for v in run(False) + run(True)))\n";
   int rc = 0;
   const std::string out = run_command("/usr/bin/python3 -c '" + script + "' 2>&1", &rc);
-  if (rc != 0) {
-    int import_rc = 0;
-    run_command("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", &import_rc);
-    if (import_rc != 0) GTEST_SKIP() << "/usr/bin/python3 cannot import torch: PyTorch parity not checked";
-  }
+  // Only a failed run pays for the second interpreter start that tells "no torch" from a bug.
+  if (rc != 0 && !python_can_import("torch"))
+    GTEST_SKIP() << "/usr/bin/python3 cannot import torch: PyTorch parity not checked";
   ASSERT_EQ(rc, 0) << out;
   std::istringstream in(out);
   std::vector<double> torch_vals;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -11,12 +10,16 @@
 
 #include "core/ref/softmax_xent_ref.h"
 #include "tests/gradcheck.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
 
 using test::expect_gradient;
+using test::py_list;
+using test::python_can_import;
 using test::random_vector;
+using test::run_command;
 
 // Mean loss of a batch, the scalar whose gradient softmax_xent_bwd_ref returns.
 double mean_loss(int n, int classes, const std::vector<double>& logits, const std::vector<int32_t>& labels,
@@ -106,36 +109,6 @@ TEST(RefSoftmaxXent, LabelsOutOfRangeThrowNamingLabelAndIndex) {
 
 // ---------------- PyTorch parity ----------------
 
-// Runs a command and returns its stdout; *rc gets the exit status.
-std::string run_command(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) {
-    *rc = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, got);
-  *rc = pclose(f);
-  return out;
-}
-
-bool torch_available() {
-  int rc = 0;
-  run_command("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", &rc);
-  return rc == 0;
-}
-
-std::string py_list(const std::vector<double>& v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << '[';
-  for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
-  s << ']';
-  return s.str();
-}
-
 TEST(RefSoftmaxXent, MatchesTorchWithLabelSmoothing) {
   const int n = 4, classes = 5;
   const double smoothing = 0.1;
@@ -152,7 +125,7 @@ TEST(RefSoftmaxXent, MatchesTorchWithLabelSmoothing) {
   int rc = 0;
   const std::string out = run_command("/usr/bin/python3 -c '" + script + "' 2>&1", &rc);
   // Only a failed run pays for the second interpreter start that tells "no torch" from a bug.
-  if (rc != 0 && !torch_available())
+  if (rc != 0 && !python_can_import("torch"))
     GTEST_SKIP() << "/usr/bin/python3 cannot import torch: PyTorch parity not checked";
   ASSERT_EQ(rc, 0) << out;
   std::istringstream in(out);

@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace inq;
@@ -21,11 +21,7 @@ namespace {
 
 class SafeTensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "inq_st_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
+  void SetUp() override { dir_ = inq::test::make_temp_dir("inq_st_").string(); }
   void TearDown() override { fs::remove_all(dir_); }
   std::string file(const std::string& name) const { return (fs::path(dir_) / name).string(); }
 
@@ -250,7 +246,7 @@ TEST_F(SafeTensorsTest, MapsALargeFile) {
 }
 
 TEST_F(SafeTensorsTest, ReadsFileWrittenByPythonNumpy) {
-  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
+  if (!inq::test::python_can_import("numpy"))
     GTEST_SKIP() << "/usr/bin/python3 with numpy is not available";
   const std::string script = file("make.py"), path = file("py.safetensors");
   write_file_atomic(script, R"PY(
@@ -278,7 +274,7 @@ h = json.dumps(header).encode()
 with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 )PY");
-  ASSERT_EQ(std::system(("/usr/bin/python3 " + script + " " + path + " 2>/dev/null").c_str()), 0);
+  ASSERT_EQ(inq::test::run_shell("/usr/bin/python3 " + script + " " + path + " 2>/dev/null"), 0);
   SafeTensorsFile f(path);
   EXPECT_EQ(f.metadata().at("format"), "pt");
   EXPECT_EQ(f.info("w").shape, (std::vector<int64_t>{2, 3}));

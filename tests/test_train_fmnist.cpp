@@ -2,34 +2,27 @@
 // learns (loss falls, test accuracy far above chance), and an interrupted run resumed from its
 // checkpoints ends with bit-identical weights and metrics. Kept to ~1-2 minutes on 2 cores.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/train/trainer.h"
 #include "data/fashion_mnist.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
 
 namespace fs = std::filesystem;
+using test::file_contents;
 
 bool have_fashion_mnist() { return fs::exists(fs::path(kFashionMnistRoot) / "train-images-idx3-ubyte.gz"); }
-
-std::string fresh_dir(const std::string& name) {
-  // The pid keeps concurrent runs of this test (other build trees) apart.
-  const fs::path p = fs::path(testing::TempDir()) / ("inq_train_fmnist_" + std::to_string(getpid()) + "_" + name);
-  fs::remove_all(p);
-  return p.string();
-}
 
 nlohmann::json base_config(int64_t train_images, int64_t test_images, int64_t batch, double lr) {
   return nlohmann::json{
@@ -53,16 +46,9 @@ std::vector<nlohmann::json> read_metrics(const std::string& dir) {
   return v;
 }
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
-
 TEST(TrainFmnist, Resnet8LearnsOnAFewThousandImages) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
-  const std::string dir = fresh_dir("learn");
+  const std::string dir = test::make_temp_dir("inq_train_fmnist_learn_").string();
   RunOptions opt;
   opt.out = dir;
   Trainer trainer(Config(base_config(3072, 1000, 32, 0.05)), opt);
@@ -93,7 +79,7 @@ TEST(TrainFmnist, Resnet8LearnsOnAFewThousandImages) {
     EXPECT_TRUE(m[0].contains(key)) << key;
   EXPECT_TRUE(fs::exists(fs::path(dir) / "model.safetensors"));
   EXPECT_TRUE(fs::exists(fs::path(dir) / "checkpoint.safetensors"));
-  const auto saved = nlohmann::json::parse(file_bytes((fs::path(dir) / "config.json").string()));
+  const auto saved = nlohmann::json::parse(file_contents((fs::path(dir) / "config.json").string()));
   EXPECT_EQ(saved["train"]["eval_batch_size"], 32);  // defaults are written into the resolved config
   EXPECT_EQ(saved["out"], dir);
   if (!HasFailure()) fs::remove_all(dir);
@@ -106,7 +92,7 @@ TEST(TrainFmnist, ResumeAtEpochBoundaryAndMidEpochIsBitIdentical) {
   RunOptions quiet;
   quiet.log = nullptr;
 
-  const std::string straight_dir = fresh_dir("straight");
+  const std::string straight_dir = test::make_temp_dir("inq_train_fmnist_straight_").string();
   quiet.out = straight_dir;
   Trainer straight(Config(cfg), quiet);
   const TrainSummary a = straight.run();
@@ -114,7 +100,7 @@ TEST(TrainFmnist, ResumeAtEpochBoundaryAndMidEpochIsBitIdentical) {
   const std::vector<float> want_params = to_host(straight.net().backend(), straight.net().flat_params());
   const std::vector<float> want_buffers = to_host(straight.net().backend(), straight.net().flat_buffers());
 
-  const std::string dir = fresh_dir("resumed");
+  const std::string dir = test::make_temp_dir("inq_train_fmnist_resumed_").string();
   quiet.out = dir;
   {
     RunOptions o = quiet;
@@ -151,7 +137,7 @@ TEST(TrainFmnist, ResumeAtEpochBoundaryAndMidEpochIsBitIdentical) {
       << "parameters differ after resume";
   EXPECT_EQ(0, std::memcmp(got_buffers.data(), want_buffers.data(), got_buffers.size() * sizeof(float)))
       << "BatchNorm statistics differ after resume";
-  EXPECT_TRUE(file_bytes(straight_dir + "/model.safetensors") == file_bytes(dir + "/model.safetensors"))
+  EXPECT_TRUE(file_contents(straight_dir + "/model.safetensors") == file_contents(dir + "/model.safetensors"))
       << "model.safetensors differ";
 
   // Same evaluations, and the interrupted epoch's train record covers the whole epoch.
