@@ -25,32 +25,12 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
     import torchvision
-    from torchvision.models.resnet import BasicBlock, conv1x1
+    from torch_resnet8 import ResNet8  # scripts/, next to this file
 except ImportError as e:  # pragma: no cover - environment problem, not a bug
     sys.exit(f"bench_vs_pytorch.py: needs torch and torchvision ({e}); run it with the python3 that has them, "
              "e.g. /usr/bin/python3 on Debian with python3-torch installed")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ResNet8(nn.Module):
-    """inq's resnet8 (core/models/resnet.cpp): 3x3 stem, one BasicBlock per stage at 16/32/64 channels."""
-
-    def __init__(self, num_classes=10, in_channels=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(BasicBlock(16, 16))
-        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2, nn.Sequential(conv1x1(16, 32, 2), nn.BatchNorm2d(32))))
-        self.layer3 = nn.Sequential(BasicBlock(32, 64, 2, nn.Sequential(conv1x1(32, 64, 2), nn.BatchNorm2d(64))))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def make_model(name, classes, channels):

@@ -37,7 +37,7 @@ try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-    from torchvision.models.resnet import BasicBlock, conv1x1
+    from torch_resnet8 import ResNet8  # scripts/, next to this file
 except ImportError as e:  # pragma: no cover - environment problem, not a bug
     sys.exit(f"torch_fmnist_resnet8.py: needs torch and torchvision ({e}); run it with /usr/bin/python3 "
              "(Debian python3-torch, python3-torchvision)")
@@ -46,32 +46,6 @@ MEAN = 0.2860
 STD = 0.3530
 PAD = 2
 SIDE = 28
-
-
-class ResNet8(nn.Module):
-    """inq's resnet8 (core/models/resnet.cpp), torchvision names and init."""
-
-    def __init__(self, num_classes=10, in_channels=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(BasicBlock(16, 16))
-        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2, nn.Sequential(conv1x1(16, 32, 2), nn.BatchNorm2d(32))))
-        self.layer3 = nn.Sequential(BasicBlock(32, 64, 2, nn.Sequential(conv1x1(32, 64, 2), nn.BatchNorm2d(64))))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
-        for m in self.modules():  # as torchvision.models.ResNet.__init__
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def read_idx(path, images):

@@ -17,6 +17,7 @@ float32 implementation to compare against. Deterministic: fixed seeds, one threa
 """
 import copy
 import json
+import os
 import struct
 import sys
 
@@ -25,33 +26,11 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
     import torchvision
-    from torchvision.models.resnet import BasicBlock, conv1x1
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    from torch_resnet8 import ResNet8
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(f"torch/torchvision unavailable: {e}", file=sys.stderr)
     sys.exit(77)
-
-
-class ResNet8(nn.Module):
-    """ResNet-8 for Fashion-MNIST, as core/models/resnet.cpp builds it."""
-
-    def __init__(self, num_classes=10, in_channels=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(BasicBlock(16, 16))
-        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2, nn.Sequential(conv1x1(16, 32, 2), nn.BatchNorm2d(32))))
-        self.layer3 = nn.Sequential(BasicBlock(32, 64, 2, nn.Sequential(conv1x1(32, 64, 2), nn.BatchNorm2d(64))))
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def build(model, num_classes=1000, in_channels=3, dropout=None):
