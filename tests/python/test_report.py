@@ -1,0 +1,160 @@
+"""scripts/report.py: CSV, Markdown table and PNG plots from a fixture of run directories, and the zero
+share and compressed size of real models against inq_check and inq_export."""
+import csv
+import json
+import os
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from sweep_test_util import BIN_DIR, SOURCE_DIR, have_apps, load_script, tiny_grid, tiny_setup
+
+report = load_script("report")
+FIXTURE = os.path.join(SOURCE_DIR, "tests", "data", "report_fixture")
+try:
+    import matplotlib  # noqa: F401
+    HAVE_MPL = True
+except ImportError:
+    HAVE_MPL = False
+
+
+def final_test(run):
+    with open(os.path.join(FIXTURE, run, "metrics.jsonl")) as f:
+        tests = [json.loads(line) for line in f if '"split":"test"' in line]
+    return tests[-1], [t for t in tests if t.get("stage") == -1]
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+class FixtureReport(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="inq_report_test_")
+        self.out = os.path.join(self.tmp.name, "out")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_csv_and_table(self):
+        runs, groups, _ = report.build_report([FIXTURE], self.out, draw=False, log=lambda s: None)
+        names = sorted(os.listdir(FIXTURE))
+        with open(os.path.join(self.out, "runs.csv")) as f:
+            rows = {r["run"]: r for r in csv.DictReader(f)}
+        self.assertEqual(sorted(rows), names)
+        self.assertTrue(rows["b4_e1_mag_s0_interrupted"]["status"].startswith("incomplete (epoch 3/6)"))
+        for name in names:
+            last, ref = final_test(name)
+            row = rows[name]
+            self.assertAlmostEqual(float(row["top1"]), last["top1"], places=6, msg=name)
+            self.assertAlmostEqual(float(row["top5"]), last["top5"], places=6, msg=name)
+            if ref:  # INQ run: drop against its reference record, in percentage points
+                self.assertAlmostEqual(float(row["drop_pp"]), 100 * (ref[0]["top1"] - last["top1"]), places=4)
+        self.assertEqual(rows["b2_e1_mag_s0"]["total_epochs"], "11")  # 10 stages x 1 epoch + 1 float epoch
+        self.assertEqual(rows["b5_e2_mag_s0"]["total_epochs"], "8")
+
+        # Groups: the seeds of one config together, the interrupted run left out.
+        by_runs = {tuple(g["runs"]): g for g in groups}
+        self.assertEqual(sorted(by_runs), sorted([("fp32",), ("b5_e1_mag_s0", "b5_e1_mag_s1", "b5_e1_mag_s2"),
+                                                   ("b5_e2_mag_s0",), ("b2_e1_mag_s0", "b2_e1_mag_s1"),
+                                                   ("b2_e1_rand_s0", "b2_e1_rand_s1")]))
+        seeds = [final_test(f"b5_e1_mag_s{s}")[0]["top1"] for s in range(3)]
+        g = by_runs[("b5_e1_mag_s0", "b5_e1_mag_s1", "b5_e1_mag_s2")]
+        self.assertAlmostEqual(g["top1"], statistics.fmean(seeds))
+        self.assertAlmostEqual(g["top1_std"], statistics.stdev(seeds))
+        self.assertEqual(len(g["curve"]), 5)  # reference + 4 stage ends
+        self.assertEqual([p for p, _ in g["curve"]], [0.0, 0.5, 0.75, 0.875, 1.0])
+
+        with open(os.path.join(self.out, "table.md")) as f:
+            table = f.read()
+        rows_md = [line for line in table.splitlines() if line.startswith("| resnet8 ")]
+        self.assertEqual(len(rows_md), 5)
+        line = next(r for r in rows_md if "b5_e1_mag_s0 (+2)" in r)
+        self.assertIn(f"{100 * statistics.fmean(seeds):.2f} ± {100 * statistics.stdev(seeds):.2f} (3)", line)
+        self.assertNotIn("interrupted", table)
+
+    def test_fp32_run_as_reference(self):
+        runs, _, _ = report.build_report([FIXTURE], self.out, fp32_dir=os.path.join(FIXTURE, "fp32"), draw=False,
+                                         log=lambda s: None)
+        fp32 = final_test("fp32")[0]["top1"]
+        for r in runs:
+            if r["bits"] != "fp32" and r["top1"] is not None:
+                self.assertAlmostEqual(r["drop_pp"], 100 * (fp32 - r["top1"]), msg=r["run"])
+
+    def test_zero_share_from_model_file(self):
+        run = os.path.join(self.tmp.name, "runs", "b5_e2_mag_s0")
+        shutil.copytree(os.path.join(FIXTURE, "b5_e2_mag_s0"), run)
+        values = {"conv.weight": [0.0, 0.5, -0.0, 0.25, 0.0, -1.0], "fc.weight": [0.0, 2.0, 0.125, 0.0],
+                  "bn.weight": [0.0, 0.0, 1.0]}  # not quantized: its zeros do not count
+        header, blob = {"__metadata__": {"inq": json.dumps({"tensors": {"conv.weight": {"bits": 5, "n1": 0},
+                                                                         "fc.weight": {"bits": 5, "n1": 1}}})}}, b""
+        for name, v in values.items():
+            header[name] = {"dtype": "F32", "shape": [len(v)], "data_offsets": [len(blob), len(blob) + 4 * len(v)]}
+            blob += struct.pack(f"<{len(v)}f", *v)
+        text = json.dumps(header).encode()
+        with open(os.path.join(run, "model.safetensors"), "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + blob)
+        runs, _, _ = report.build_report([os.path.dirname(run)], self.out, bin_dir="/nonexistent", draw=False,
+                                         log=lambda s: None)
+        self.assertAlmostEqual(runs[0]["zero_share"], 5 / 10)
+        self.assertEqual(runs[0]["fp32_bytes"], 4 * 13)
+
+    @unittest.skipUnless(HAVE_MPL, "matplotlib missing (Debian python3-matplotlib; run with /usr/bin/python3)")
+    def test_plots_are_png_images(self):
+        _, _, written = report.build_report([FIXTURE], self.out, draw=True, log=lambda s: None)
+        pngs = sorted(os.path.basename(p) for p in written if p.endswith(".png"))
+        self.assertEqual(pngs, [f"accuracy_vs_{k}_resnet8_fashion_mnist.png" for k in ("bits", "epochs", "portion")])
+        for name in pngs:
+            size = png_size(os.path.join(self.out, name))
+            self.assertIsNotNone(size, f"{name} is not a PNG")
+            self.assertTrue(size[0] > 100 and size[1] > 100, f"{name}: {size}")
+
+    def test_command_line(self):
+        args = [sys.executable, os.path.join(SOURCE_DIR, "scripts", "report.py"), FIXTURE, "--out", self.out]
+        r = subprocess.run(args + ([] if HAVE_MPL else ["--no-plots"]), capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("10 runs in 5 groups", r.stdout)
+        self.assertIn("b4_e1_mag_s0_interrupted: incomplete", r.stdout)
+        r = subprocess.run(args[:2] + [self.tmp.name, "--out", self.out, "--no-plots"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no run directories", r.stderr)
+
+
+@unittest.skipUnless(have_apps("inq_train", "inq_check", "inq_export"), f"needs the apps in {BIN_DIR} (INQ_BIN_DIR)")
+class RealRuns(unittest.TestCase):
+    def test_zero_share_and_size_match_the_tools(self):
+        with tempfile.TemporaryDirectory(prefix="inq_report_real_") as tmp:
+            base, fp32_dir = tiny_setup(tmp)
+            grid = tiny_grid(tmp, base)
+            root = os.path.join(tmp, "root")
+            r = subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "scripts", "inq_sweep.py"), grid, "--root",
+                                root, "--bin", BIN_DIR, "--index", "1"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            runs, groups, _ = report.build_report([root], os.path.join(tmp, "out"), fp32_dir=fp32_dir,
+                                                  bin_dir=BIN_DIR, draw=False, log=lambda s: None)
+            self.assertEqual(len(runs), 1)
+            run = runs[0]
+            model = os.path.join(root, "bits-2_seed-0", "model.safetensors")
+            check = subprocess.run([os.path.join(BIN_DIR, "inq_check"), model], capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout)
+            printed = float(re.search(r"weights, ([0-9.]+)% zeros", check.stdout).group(1))
+            self.assertAlmostEqual(100 * run["zero_share"], printed, delta=0.005)
+            packed = os.path.join(tmp, "packed.safetensors")
+            subprocess.run([os.path.join(BIN_DIR, "inq_export"), model, packed], check=True, capture_output=True)
+            self.assertEqual(run["packed_bytes"], os.path.getsize(packed))
+            self.assertGreater(run["compression"], 1.0)
+            self.assertEqual(run["bits"], 2)
+            self.assertEqual(run["total_epochs"], 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
