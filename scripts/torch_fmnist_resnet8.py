@@ -113,6 +113,7 @@ def main():
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation after each epoch")
+    p.add_argument("--save", metavar="PATH", help="write the final state dict here (torch.save)")
     a = p.parse_args()
 
     t_start = time.perf_counter()
@@ -176,6 +177,8 @@ def main():
         if stop:
             break
 
+    if a.save:
+        torch.save(model.state_dict(), a.save)
     print(json.dumps({"tool": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "seed": a.seed, "batch": a.batch, "epochs": a.epochs, "max_steps": a.max_steps,
                       "steps": step, "setup_seconds": setup_s, "total_seconds": time.perf_counter() - t_start,
