@@ -6,15 +6,23 @@
 //   inq-boundary  every INQ stage boundary (partition selection + projection + freeze) of a
 //                 5-bit schedule {.5,.75,.875,1} over the model's quantized weights.
 // Warm-up runs are excluded; the backend is synchronised around every timed run.
+//   decode        the ImageNet pipeline on the JPEG tree --data DIR (DIR/train/<wnid>/*): decode +
+//                 transform images/s on one thread from memory, with and without reduced-size
+//                 decoding, the pixel difference that makes, and the Loader's scaling over threads.
 //   inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary] [--image-size S]
 //             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--json]
+//   inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +31,8 @@
 #include "core/inq/inq_state.h"
 #include "core/models/zoo.h"
 #include "core/train/optimizer.h"
+#include "data/imagenet.h"
+#include "data/loader.h"
 
 namespace {
 
@@ -30,11 +40,12 @@ const char* kUsage =
     "usage: inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary]\n"
     "                 [--image-size S] [--steps N] [--warmup W]\n"
     "                 [--threads T] [--classes K] [--channels C] [--json]\n"
+    "       inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]\n"
     "  defaults: resnet8 28x28x1 with 10 classes, other models 224x224x3 with 1000; 20 steps, 5 warm-up,\n"
     "  threads 0 (all cores, cpu only)\n";
 
 struct Args {
-  std::string model, device, what = "step";
+  std::string model, device, what = "step", data;
   int batch = 0, image_size = 0, steps = 20, warmup = 5, threads = 0, classes = 0, channels = 0;
   bool json = false;
 };
@@ -83,13 +94,21 @@ Args parse_args(int argc, char** argv) {
       a.channels = parse_int(arg, value(), 1);
     } else if (arg == "--what") {
       a.what = value();
-      if (a.what != "step" && a.what != "sgd" && a.what != "inq-boundary")
-        usage_error("--what must be step, sgd or inq-boundary (got '" + a.what + "')");
+      if (a.what != "step" && a.what != "sgd" && a.what != "inq-boundary" && a.what != "decode")
+        usage_error("--what must be step, sgd, inq-boundary or decode (got '" + a.what + "')");
+    } else if (arg == "--data") {
+      a.data = value();
     } else if (arg == "--json") {
       a.json = true;
     } else {
       usage_error("unknown argument " + arg);
     }
+  }
+  if (a.what == "decode") {
+    if (a.data.empty()) usage_error("--what decode needs --data DIR");
+    if (!a.image_size) a.image_size = 224;
+    if (!a.batch) a.batch = 64;
+    return a;
   }
   if (a.model.empty() || a.batch == 0 || a.device.empty()) usage_error("--model, --batch and --device are required");
   const bool small = a.model == "resnet8";
@@ -192,7 +211,132 @@ int run_inq_boundary(const Args& a, inq::Backend& be, inq::Net& net) {
   return 0;
 }
 
+// --what decode: single-thread decode + transform from memory (reduced-size decoding off and on,
+// same random crops), the pixel difference reduced decoding makes, and the Loader reading the files
+// with 1..T workers. Each figure is the median of 3 timed passes after an untimed one. Besides
+// wall-clock rates, images per CPU-second (thread CPU time for the single-thread loop, process CPU
+// time for the Loader), which a machine loaded by other work does not distort as much.
+int run_decode(const Args& a) {
+  auto cpu_now = [](clockid_t id) {
+    timespec ts{};
+    clock_gettime(id, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  inq::ImageIndexOptions io;
+  io.root = a.data;
+  const inq::ImageIndex index = inq::index_images(io);
+  std::vector<std::vector<uint8_t>> files;
+  double bytes = 0;
+  for (const auto& e : index.entries) {
+    std::FILE* f = std::fopen(e.path.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot open " + e.path);
+    std::vector<uint8_t> b;
+    uint8_t buf[65536];
+    for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) b.insert(b.end(), buf, buf + got);
+    std::fclose(f);
+    bytes += static_cast<double>(b.size());
+    files.push_back(std::move(b));
+  }
+  const auto n = static_cast<double>(files.size());
+  const int passes = 3, crop = a.image_size;
+  const size_t numel = size_t(3) * crop * crop;
+  if (!a.json)
+    std::printf("inq_bench decode: %zu files in %s (%.1f KB mean), output %dx%d\n", files.size(), a.data.c_str(),
+                bytes / n / 1024.0, crop, crop);
+  for (const bool train : {true, false}) {
+    std::vector<float> outputs[2];
+    double rate[2] = {0, 0}, cpu_rate[2] = {0, 0}, reduced_share = 0;
+    for (const bool reduced : {false, true}) {
+      inq::ImageTransform t;
+      t.train = train;
+      t.crop = crop;
+      t.resize = crop * 8 / 7;
+      t.reduced_decode = reduced;
+      std::vector<float>& keep = outputs[reduced];
+      keep.resize(files.size() * numel);
+      std::vector<double> rates, cpu_rates;
+      for (int p = 0; p <= passes; ++p) {
+        int64_t shrunk = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+        for (size_t k = 0; k < files.size(); ++k) {
+          inq::Rng rng(k * 7919 + static_cast<uint64_t>(p));  // the same crops with and without reduction
+          shrunk += inq::decode_transform(files[k].data(), files[k].size(), t, rng, keep.data() + k * numel) > 1;
+        }
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double cs = cpu_now(CLOCK_THREAD_CPUTIME_ID) - c0;
+        if (p > 0) rates.push_back(n / s);
+        if (p > 0) cpu_rates.push_back(n / cs);
+        if (reduced) reduced_share = static_cast<double>(shrunk) / n;
+      }
+      std::sort(rates.begin(), rates.end());
+      std::sort(cpu_rates.begin(), cpu_rates.end());
+      rate[reduced] = rates[rates.size() / 2];
+      cpu_rate[reduced] = cpu_rates[cpu_rates.size() / 2];
+    }
+    // Outputs of the last pass, same crops: the difference in 8-bit grey levels (std undone).
+    double abs_sum = 0, sq_sum = 0;
+    for (size_t i = 0; i < outputs[0].size(); ++i) {
+      const double d = (outputs[0][i] - outputs[1][i]) * inq::kImageNetStd[(i / (size_t(crop) * crop)) % 3] * 255.0;
+      abs_sum += std::abs(d);
+      sq_sum += d * d;
+    }
+    const double mad = abs_sum / static_cast<double>(outputs[0].size());
+    const double mse = sq_sum / static_cast<double>(outputs[0].size());
+    const double psnr = mse > 0 ? 10.0 * std::log10(255.0 * 255.0 / mse) : 0.0;
+    nlohmann::ordered_json j{{"tool", "inq"},         {"what", "decode"},         {"transform", train ? "train" : "eval"},
+                             {"threads", 1},          {"files", files.size()},    {"full_images_per_second", rate[0]},
+                             {"reduced_images_per_second", rate[1]}, {"full_images_per_cpu_second", cpu_rate[0]},
+                             {"reduced_images_per_cpu_second", cpu_rate[1]}, {"reduced_share", reduced_share},
+                             {"mean_abs_diff_grey", mad}, {"psnr_db", psnr}};
+    print_line(a, j,
+               std::string("  ") + (train ? "train (RandomResizedCrop+flip)" : "eval (resize+centre crop)") +
+                   ", 1 thread: full decode " + fmt("%.1f", rate[0]) + " img/s, reduced " + fmt("%.1f", rate[1]) +
+                   " img/s; per CPU-second " + fmt("%.1f", cpu_rate[0]) + " and " + fmt("%.1f", cpu_rate[1]) + " (x" +
+                   fmt("%.2f", cpu_rate[1] / cpu_rate[0]) + ", reduced on " + fmt("%.0f", 100 * reduced_share) +
+                   "% of images); output difference " + fmt("%.2f", mad) + " grey levels mean, PSNR " +
+                   fmt("%.1f", psnr) + " dB");
+  }
+  const int max_workers = a.threads ? a.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (const bool reduced : {false, true})
+    for (int w = 1; w <= max_workers; ++w) {
+      inq::ImageNetOptions o;
+      o.index.root = a.data;
+      o.transform.crop = crop;
+      o.transform.reduced_decode = reduced;
+      inq::LoaderOptions lo;
+      lo.batch_size = a.batch;
+      lo.drop_last = false;
+      lo.workers = w;
+      inq::Loader loader(inq::make_imagenet(o), lo);
+      std::vector<double> rates, cpu_rates;
+      for (int p = 0; p <= passes; ++p) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+        loader.start_epoch(p);
+        int64_t images = 0;
+        while (const inq::HostBatch* b = loader.next()) images += b->size;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double cs = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        if (p > 0) rates.push_back(static_cast<double>(images) / s);
+        if (p > 0) cpu_rates.push_back(static_cast<double>(images) / cs);
+      }
+      std::sort(rates.begin(), rates.end());
+      std::sort(cpu_rates.begin(), cpu_rates.end());
+      const double r = rates[rates.size() / 2], cr = cpu_rates[cpu_rates.size() / 2];
+      nlohmann::ordered_json j{{"tool", "inq"}, {"what", "loader"}, {"transform", "train"}, {"reduced", reduced},
+                               {"workers", w},  {"batch", a.batch}, {"images_per_second", r},
+                               {"images_per_cpu_second", cr}};
+      print_line(a, j,
+                 "  loader, train transform, " + std::string(reduced ? "reduced" : "full") + " decode, " +
+                     std::to_string(w) + " worker" + (w > 1 ? "s" : "") + ": " + fmt("%.1f", r) + " img/s, " +
+                     fmt("%.1f", cr) + " per CPU-second");
+    }
+  return 0;
+}
+
 int run(const Args& a) {
+  if (a.what == "decode") return run_decode(a);
   auto be = inq::make_backend(inq::parse_device(a.device), a.threads);
   inq::ModelOptions mo;
   mo.name = a.model;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "core/geometry.h"
@@ -27,6 +28,10 @@ class Backend {
   virtual void synchronize() = 0;
   // Peak bytes allocated on the device since start (0 where not tracked).
   virtual size_t peak_bytes() const { return 0; }
+  // Host memory for data on its way to the device: page-locked on CUDA, so copy_from_host from it
+  // runs asynchronously; the heap elsewhere. Throws std::bad_alloc when none is left.
+  virtual void* allocate_host(size_t bytes) { return ::operator new(bytes); }
+  virtual void free_host(void* p) noexcept { ::operator delete(p); }
 
   // --- ops: semantics are those of the reference kernels in core/ref/ ---
   virtual void conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) = 0;

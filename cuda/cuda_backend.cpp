@@ -1,5 +1,6 @@
 #include "cuda/cuda_backend.h"
 
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -101,6 +102,19 @@ size_t CudaBackend::conv_workspace_bytes() const { return workspace_->bytes(); }
 // --- memory ---
 
 std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) { return allocator_->allocate(bytes); }
+
+void* CudaBackend::allocate_host(size_t bytes) {
+  void* p = nullptr;
+  if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw std::bad_alloc();
+  }
+  return p;
+}
+
+void CudaBackend::free_host(void* p) noexcept {
+  if (p) CUDA_LOG(cudaFreeHost(p));
+}
 
 void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
   if (bytes == 0) return;

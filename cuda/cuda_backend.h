@@ -52,6 +52,8 @@ class CudaBackend final : public Backend {
   void fill(float* p, int64_t n, float value) override;
   void synchronize() override;
   size_t peak_bytes() const override;
+  void* allocate_host(size_t bytes) override;  // pinned (cudaHostAlloc)
+  void free_host(void* p) noexcept override;
 
   void conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) override;
   void conv2d_bwd_data(const ConvGeom& g, const float* w, const float* dy, float* dx) override;

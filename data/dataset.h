@@ -22,6 +22,8 @@ class Dataset {
   // concurrent calls with distinct rngs. Throws on an unreadable sample.
   virtual int32_t get(int64_t i, float* out, Rng& rng) const = 0;
   virtual std::string describe() const = 0;  // "fashion-mnist train (60000 images)"
+  // Distinct samples found unreadable so far and replaced by others (image folders; 0 elsewhere).
+  virtual int64_t bad_samples() const { return 0; }
 };
 
 }  // namespace inq

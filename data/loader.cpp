@@ -27,6 +27,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/backend.h"
 #include "core/counter_rng.h"
 #include "data/transforms.h"
 
@@ -200,6 +201,7 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options) : 
   // All memory up front: steady-state batches only resize within capacity.
   d.ring.resize(static_cast<size_t>(options.prefetch) + 1);
   for (Slot& s : d.ring) {
+    s.batch.images = decltype(s.batch.images)(HostAllocator<float>(options.host_memory));
     s.batch.images.reserve(static_cast<size_t>(options.batch_size * d.sample_numel));
     s.batch.labels.reserve(static_cast<size_t>(options.batch_size));
   }
@@ -231,6 +233,22 @@ Loader::~Loader() {
 }
 
 int64_t Loader::batches_per_epoch() const { return impl_->num_batches; }
+
+namespace {
+class BackendHostMemory final : public HostMemory {
+ public:
+  explicit BackendHostMemory(Backend& be) : be_(be) {}
+  void* allocate(size_t bytes) override { return be_.allocate_host(bytes); }
+  void deallocate(void* p) noexcept override { be_.free_host(p); }
+
+ private:
+  Backend& be_;
+};
+}  // namespace
+
+std::shared_ptr<HostMemory> backend_host_memory(Backend& backend) {
+  return std::make_shared<BackendHostMemory>(backend);
+}
 
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   Impl& d = *impl_;

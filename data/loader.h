@@ -4,15 +4,57 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "data/dataset.h"
 
 namespace inq {
+
+class Backend;
+
+// Where batch images live. A CUDA backend gives page-locked (pinned) host memory, from which its
+// host-to-device copy runs asynchronously; null: the ordinary heap.
+class HostMemory {
+ public:
+  virtual ~HostMemory() = default;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p) noexcept = 0;
+};
+
+// Host memory of `backend` (Backend::allocate_host); the backend must outlive every batch.
+std::shared_ptr<HostMemory> backend_host_memory(Backend& backend);
+
+// A std::allocator that draws from a HostMemory when it has one.
+template <class T>
+struct HostAllocator {
+  using value_type = T;
+  // Assigning a vector brings its memory source along (the ring slots are set up that way).
+  using propagate_on_container_copy_assignment = std::true_type;
+  using propagate_on_container_move_assignment = std::true_type;
+  using propagate_on_container_swap = std::true_type;
+  std::shared_ptr<HostMemory> memory;
+  HostAllocator() = default;
+  explicit HostAllocator(std::shared_ptr<HostMemory> m) : memory(std::move(m)) {}
+  template <class U>
+  HostAllocator(const HostAllocator<U>& o) : memory(o.memory) {}  // NOLINT: rebinding is implicit
+  T* allocate(size_t n) {
+    return memory ? static_cast<T*>(memory->allocate(n * sizeof(T))) : std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (memory)
+      memory->deallocate(p);
+    else
+      std::allocator<T>().deallocate(p, n);
+  }
+  friend bool operator==(const HostAllocator& a, const HostAllocator& b) { return a.memory == b.memory; }
+  friend bool operator!=(const HostAllocator& a, const HostAllocator& b) { return a.memory != b.memory; }
+};
 
 struct LoaderOptions {
   int64_t batch_size = 128;
@@ -22,11 +64,12 @@ struct LoaderOptions {
   int prefetch = 4;          // batches ready ahead
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
+  std::shared_ptr<HostMemory> host_memory;  // batch images from here (e.g. pinned); null: heap
 };
 
 struct HostBatch {
   int64_t size = 0;                 // images in this batch (last one may be short)
-  std::vector<float> images;        // [size, c, h, w]
+  std::vector<float, HostAllocator<float>> images;  // [size, c, h, w], in LoaderOptions::host_memory
   std::vector<int32_t> labels;      // [size]
 };
 
@@ -38,7 +81,9 @@ class Loader {
   int64_t batches_per_epoch() const;
   // Starts epoch `epoch` at batch `first_batch` (for resume); ends any epoch in flight.
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
-  // Next batch of the current epoch, or nullptr at its end. Valid until the next call.
+  // Next batch of the current epoch, or nullptr at its end. Valid until the next call, which hands
+  // its memory back to the workers: with pinned host memory, an asynchronous device copy from it
+  // must have completed (any copy_to_host or synchronize on that stream) before calling again.
   const HostBatch* next();
 
  private:

@@ -1,6 +1,7 @@
 #include "data/transforms.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -110,6 +111,58 @@ void hflip_chw(float* x, int channels, int h, int w) {
       float* row = x + (static_cast<int64_t>(c) * h + y) * w;
       std::reverse(row, row + w);
     }
+}
+
+double uniform_real(Rng& rng, double lo, double hi) {
+  const double u = static_cast<double>(rng.next_u64() >> 11) * 0x1.0p-53;
+  return lo + (hi - lo) * u;
+}
+
+CropBox random_resized_crop_box(int h, int w, double scale_min, double scale_max, double ratio_min, double ratio_max,
+                                Rng& rng) {
+  if (h < 1 || w < 1) throw std::invalid_argument("random_resized_crop_box: empty image");
+  const double area = static_cast<double>(h) * w;
+  const double log_lo = std::log(ratio_min), log_hi = std::log(ratio_max);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * uniform_real(rng, scale_min, scale_max);
+    const double ratio = std::exp(uniform_real(rng, log_lo, log_hi));
+    // Python's round() on these never lands on an exact half in practice; nearbyint ties to even like it.
+    const int cw = static_cast<int>(std::nearbyint(std::sqrt(target * ratio)));
+    const int ch = static_cast<int>(std::nearbyint(std::sqrt(target / ratio)));
+    if (cw > 0 && cw <= w && ch > 0 && ch <= h) {
+      CropBox b;
+      b.h = ch;
+      b.w = cw;
+      b.y0 = static_cast<int>(uniform_below(rng, static_cast<uint64_t>(h - ch) + 1));
+      b.x0 = static_cast<int>(uniform_below(rng, static_cast<uint64_t>(w - cw) + 1));
+      return b;
+    }
+  }
+  CropBox b;
+  const double in_ratio = static_cast<double>(w) / h;
+  if (in_ratio < ratio_min) {
+    b.w = w;
+    b.h = std::min(h, static_cast<int>(std::nearbyint(w / ratio_min)));
+  } else if (in_ratio > ratio_max) {
+    b.h = h;
+    b.w = std::min(w, static_cast<int>(std::nearbyint(h * ratio_max)));
+  } else {
+    b.w = w;
+    b.h = h;
+  }
+  b.y0 = (h - b.h) / 2;
+  b.x0 = (w - b.w) / 2;
+  return b;
+}
+
+void resize_shorter_dims(int h, int w, int size, int* out_h, int* out_w) {
+  if (h <= w) {
+    *out_h = size;
+    *out_w = static_cast<int>(static_cast<int64_t>(size) * w / h);
+  } else {
+    *out_w = size;
+    *out_h = static_cast<int>(static_cast<int64_t>(size) * h / w);
+  }
 }
 
 }  // namespace inq

@@ -51,4 +51,22 @@ CropWindow center_crop_window(int h, int w, int out_h, int out_w);
 // In place mirror of every row (left <-> right).
 void hflip_chw(float* x, int channels, int h, int w);
 
+// Uniform double in [lo, hi) from one draw of rng (53 bits), the same with every standard library.
+double uniform_real(Rng& rng, double lo, double hi);
+
+// A crop in source pixels: rows [y0, y0 + h), columns [x0, x0 + w).
+struct CropBox {
+  int y0 = 0, x0 = 0, h = 0, w = 0;
+};
+
+// torchvision's RandomResizedCrop.get_params on an h×w image: up to 10 draws of an area share in
+// [scale_min, scale_max] and a log-uniform aspect ratio in [ratio_min, ratio_max] (w/h), the first
+// box that fits placed uniformly; else the centred fallback (whole image clamped to the ratio range).
+CropBox random_resized_crop_box(int h, int w, double scale_min, double scale_max, double ratio_min, double ratio_max,
+                                Rng& rng);
+
+// torchvision's Resize(size) with an int: the shorter side becomes `size`, the longer one
+// int(size * long / short). Returns {out_h, out_w}.
+void resize_shorter_dims(int h, int w, int size, int* out_h, int* out_w);
+
 }  // namespace inq

@@ -94,7 +94,7 @@ TEST_F(InqTrainCli, BadConfigsNameTheProblem) {
   expect_input_error(with("/train/lr_shedule", 0.1), "train.lr_shedule");
   expect_input_error(with("/train/epochs", "ten"), "train.epochs");
   expect_input_error(with("/model/name", "resnet9"), "model.name");
-  expect_input_error(with("/data/dataset", "imagenet"), "expected one of");
+  expect_input_error(with("/data/dataset", "cifar10"), "expected one of");
   expect_input_error(with("/lr_schedule/milestones", nlohmann::json::array({1, 2})), "lr_schedule.milestones");
   expect_input_error(with("/init/weights", "/nonexistent/weights.safetensors"), "/nonexistent/weights.safetensors");
 

@@ -223,6 +223,78 @@ TEST_F(SafeTensorsTest, RejectsMalformedFiles) {
   EXPECT_NO_THROW(SafeTensorsFile(write_raw(t(ok_a), f4)));
 }
 
+// Every proper prefix of a valid file is rejected with a message naming the file, whichever field
+// the cut lands in (size field, header, data), and nothing is read past the end.
+TEST_F(SafeTensorsTest, RejectsEveryTruncation) {
+  const std::vector<float> w = {1, 2, 3, 4, 5, 6};
+  const int64_t steps = 7;
+  SafeTensorsWriter wr;
+  wr.add_f32("w", {2, 3}, w.data());
+  wr.add_i64("steps", {}, &steps);
+  wr.set_metadata("format", "pt");
+  const std::string whole_path = file("whole.safetensors");
+  wr.write(whole_path);
+  const std::string whole = read_file(whole_path);
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, whole.data(), 8);
+  for (size_t len = 0; len < whole.size(); ++len) {
+    const std::string path = file("cut.safetensors");
+    write_file_atomic(path, whole.substr(0, len));
+    const std::string expect = len < 8 ? "shorter than 8 bytes"
+                               : len < 8 + header_size ? "exceeds the file size"
+                                                       : "past the data section";
+    SCOPED_TRACE("prefix of " + std::to_string(len) + " bytes");
+    expect_reject(path, expect);
+  }
+  EXPECT_EQ(SafeTensorsFile(whole_path).read_f32("w"), w);
+}
+
+TEST_F(SafeTensorsTest, RejectsMoreMalformedHeaders) {
+  const std::string f4 = std::string(4, '\0');
+  auto t = [](const std::string& body) { return R"({"a":{)" + body + "}}"; };
+  // Empty, truncated, trailing garbage, not UTF-8, NUL padding: all parse errors.
+  expect_reject("", "", "not valid JSON");
+  expect_reject(R"({"a":{"dtype":"F32")", "", "not valid JSON");
+  expect_reject("{} x", "", "not valid JSON");
+  // A number past double's range is nlohmann's out_of_range, not a parse error (found by fuzz/).
+  expect_reject(R"({"a":1e400})", "", "not valid JSON");
+  expect_reject(t(R"("dtype":"F32","shape":[1e999],"data_offsets":[0,4])"), f4, "not valid JSON");
+  expect_reject(std::string("{\"\xff\xfe\":1}"), "", "not valid JSON");
+  expect_reject(std::string("{}\0\0\0\0\0\0", 8), "", "NUL byte at header offset 2");
+  expect_reject(std::string("{}\0{\"a\":5}", 10), "", "NUL byte");
+  // Nesting 100000 deep: rejected (not an object of tensors), without exhausting the stack.
+  expect_reject(std::string(100000, '[') + std::string(100000, ']'), "", "not a JSON object");
+  expect_reject(R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + "}", "", "entry is not an object");
+  // dtypes of the format we do not read, and misspelt ones.
+  for (const char* dt : {"BOOL", "I8", "I16", "U16", "U32", "U64", "F8_E5M2", "C64", "f32", "F32 ", ""})
+    expect_reject(t(std::string(R"("dtype":")") + dt + R"(","shape":[1],"data_offsets":[0,4])"), f4,
+                  "unknown or unsupported dtype");
+  expect_reject(t(R"("dtype":null,"shape":[1],"data_offsets":[0,4])"), f4, "unknown or unsupported dtype");
+  // Offsets beyond any file, and beyond 64 bits (parsed as a float by JSON).
+  expect_reject(t(R"("dtype":"F32","shape":[0],"data_offsets":[18446744073709551615,18446744073709551615])"), f4,
+                "past the data section");
+  expect_reject(t(R"("dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551616])"), f4,
+                "data_offsets must be two non-negative integers");
+  expect_reject(t(R"("dtype":"F32","shape":[1],"data_offsets":[0,4],"data_offsets":[0,4])"), f4, "twice in one object");
+  // Shape against bytes: too many and too few elements, and a scalar stored with two values.
+  expect_reject(t(R"("dtype":"F32","shape":[2,2],"data_offsets":[0,4])"), f4, "does not match shape");
+  expect_reject(t(R"("dtype":"F16","shape":[1],"data_offsets":[0,4])"), f4, "does not match shape");
+  expect_reject(t(R"("dtype":"I64","shape":[],"data_offsets":[0,4])"), f4, "does not match shape");
+  // Two tensors at the same offsets, and a tensor inside another.
+  const std::string f8 = std::string(8, '\0');
+  expect_reject(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                R"("b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                f4, "overlap");
+  expect_reject(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                R"("b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})",
+                f8, "overlap");
+  // The header may list tensors in any order as long as their data tiles the section.
+  SafeTensorsFile ok(write_raw(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                               R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                               f8));
+  EXPECT_EQ(ok.names(), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST_F(SafeTensorsTest, MapsALargeFile) {
   const size_t n = size_t(1) << 22;  // 16 MiB of floats
   std::vector<float> big(n);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <utility>
+#include <vector>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -86,17 +88,25 @@ bool json_uint(const json& j, uint64_t* out) {
   return false;
 }
 
-// nlohmann keeps the last of duplicate keys silently; a tensor listed twice is malformed.
+// nlohmann keeps the last of duplicate keys silently; a tensor (or a field of one) listed twice
+// is malformed. One set of keys per open object, so nesting of any depth is tracked.
 json parse_header(const std::string& path, const char* begin, const char* end) {
-  std::set<std::string> top_keys;
+  std::vector<std::set<std::string>> open_objects;
   auto reject_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && !top_keys.insert(parsed.get<std::string>()).second)
-      throw std::runtime_error(path + ": header lists '" + parsed.get<std::string>() + "' twice");
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !open_objects.empty() &&
+               !open_objects.back().insert(parsed.get<std::string>()).second) {
+      throw std::runtime_error(path + ": header lists '" + parsed.get<std::string>() + "' twice" +
+                               (depth > 1 ? " in one object" : ""));
+    }
     return true;
   };
   try {
     return json::parse(begin, end, reject_duplicates);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     throw std::runtime_error(path + ": header is not valid JSON: " + e.what());
   }
 }
@@ -156,84 +166,101 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
   map_size_ = size;
 
   try {
-    const auto* bytes = static_cast<const uint8_t*>(map_);
-    const uint64_t header_size = load<uint64_t>(bytes);
-    if (header_size > kMaxHeaderBytes)
-      fail("header size " + std::to_string(header_size) + " is absurdly large (limit 100 MiB)");
-    if (header_size > size - 8)
-      fail("header size " + std::to_string(header_size) + " exceeds the file size minus 8 (" +
-           std::to_string(size - 8) + ")");
-    const char* hbeg = reinterpret_cast<const char*>(bytes + 8);
-    const json header = parse_header(path_, hbeg, hbeg + header_size);
-    if (!header.is_object()) fail(std::string("header is not a JSON object but ") + header.type_name());
-    data_ = bytes + 8 + header_size;
-    const uint64_t data_size = size - 8 - header_size;
-
-    for (const auto& [name, entry] : header.items()) {
-      const std::string where = "tensor '" + name + "': ";
-      if (name == "__metadata__") {
-        if (!entry.is_object()) fail("__metadata__ must be an object of strings");
-        for (const auto& [k, v] : entry.items()) {
-          if (!v.is_string()) fail("__metadata__ must be an object of strings ('" + k + "' is " + v.type_name() + ")");
-          metadata_[k] = v.get<std::string>();
-        }
-        continue;
-      }
-      if (!entry.is_object()) fail(where + "entry is not an object");
-      for (const char* field : {"dtype", "shape", "data_offsets"})
-        if (!entry.contains(field)) fail(where + "missing '" + field + "'");
-      for (const auto& field : entry.items())
-        if (field.key() != "dtype" && field.key() != "shape" && field.key() != "data_offsets")
-          fail(where + "unexpected field '" + field.key() + "'");
-
-      SafeTensorInfo info;
-      const json& dt = entry["dtype"];
-      if (!dt.is_string() || !parse_dtype(dt.get<std::string>(), &info.dtype))
-        fail(where + "unknown or unsupported dtype " + dt.dump());
-
-      const json& shape = entry["shape"];
-      if (!shape.is_array()) fail(where + "shape is not a list of non-negative integers");
-      uint64_t bytes_needed = dtype_size(info.dtype);
-      for (const json& d : shape) {
-        uint64_t dim = 0;
-        if (!json_uint(d, &dim) || dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-          fail(where + "shape is not a list of non-negative integers: " + shape.dump());
-        if (__builtin_mul_overflow(bytes_needed, dim, &bytes_needed))
-          fail(where + "shape " + shape.dump() + " overflows: its byte size does not fit in 64 bits");
-        info.shape.push_back(static_cast<int64_t>(dim));
-      }
-
-      const json& off = entry["data_offsets"];
-      if (!off.is_array() || off.size() != 2 || !json_uint(off[0], &info.begin) || !json_uint(off[1], &info.end))
-        fail(where + "data_offsets must be two non-negative integers, got " + off.dump());
-      if (info.begin > info.end) fail(where + "data_offsets begin > end: " + off.dump());
-      if (info.end > data_size)
-        fail(where + "data_offsets end " + std::to_string(info.end) + " is past the data section (" +
-             std::to_string(data_size) + " bytes)");
-      if (info.end - info.begin != bytes_needed)
-        fail(where + "byte size " + std::to_string(info.end - info.begin) + " does not match shape " + shape.dump() +
-             " of " + dtype_name(info.dtype) + " (" + std::to_string(bytes_needed) + " bytes)");
-      tensors_.emplace(name, std::move(info));
-    }
-
-    // The format requires tensors to tile the data section exactly: no gaps, no overlap.
-    uint64_t pos = 0;
-    std::string prev = "the start of the data section";
-    for (const std::string& name : names()) {
-      const SafeTensorInfo& t = tensors_.at(name);
-      if (t.begin < pos) fail("tensors " + prev + " and '" + name + "' overlap in the data section");
-      if (t.begin > pos)
-        fail("gap of " + std::to_string(t.begin - pos) + " bytes in the data section before tensor '" + name + "'");
-      pos = t.end;
-      prev = "'" + name + "'";
-    }
-    if (pos != data_size)
-      fail("data section has " + std::to_string(data_size - pos) + " trailing bytes not covered by any tensor");
+    parse(static_cast<const uint8_t*>(map_), size);
   } catch (...) {
     ::munmap(map_, map_size_);
     map_ = nullptr;
     throw;
   }
+}
+
+SafeTensorsFile::SafeTensorsFile(std::string name, const uint8_t* bytes, size_t size) : path_(std::move(name)) {
+  if (size < 8)
+    throw std::runtime_error(path_ + ": file is shorter than 8 bytes (" + std::to_string(size) +
+                             " bytes): not a safetensors file");
+  parse(bytes, size);
+}
+
+// Validates everything about `bytes` (size >= 8) before any tensor is touched.
+void SafeTensorsFile::parse(const uint8_t* bytes, uint64_t size) {
+  auto fail = [&](const std::string& what) -> void { throw std::runtime_error(path_ + ": " + what); };
+  const uint64_t header_size = load<uint64_t>(bytes);
+  if (header_size > kMaxHeaderBytes)
+    fail("header size " + std::to_string(header_size) + " is absurdly large (limit 100 MiB)");
+  if (header_size > size - 8)
+    fail("header size " + std::to_string(header_size) + " exceeds the file size minus 8 (" +
+         std::to_string(size - 8) + ")");
+  const char* hbeg = reinterpret_cast<const char*>(bytes + 8);
+  // nlohmann's lexer reads NUL as the end of input: "{}\0anything" would pass unseen. JSON has no
+  // raw NUL (strings escape it), so any is an error.
+  if (const void* nul = std::memchr(hbeg, 0, header_size))
+    fail("header is not valid JSON: NUL byte at header offset " +
+         std::to_string(static_cast<const char*>(nul) - hbeg));
+  const json header = parse_header(path_, hbeg, hbeg + header_size);
+  if (!header.is_object()) fail(std::string("header is not a JSON object but ") + header.type_name());
+  data_ = bytes + 8 + header_size;
+  const uint64_t data_size = size - 8 - header_size;
+
+  for (const auto& [name, entry] : header.items()) {
+    const std::string where = "tensor '" + name + "': ";
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail("__metadata__ must be an object of strings");
+      for (const auto& [k, v] : entry.items()) {
+        if (!v.is_string()) fail("__metadata__ must be an object of strings ('" + k + "' is " + v.type_name() + ")");
+        metadata_[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    if (!entry.is_object()) fail(where + "entry is not an object");
+    for (const char* field : {"dtype", "shape", "data_offsets"})
+      if (!entry.contains(field)) fail(where + "missing '" + field + "'");
+    for (const auto& field : entry.items())
+      if (field.key() != "dtype" && field.key() != "shape" && field.key() != "data_offsets")
+        fail(where + "unexpected field '" + field.key() + "'");
+
+    SafeTensorInfo info;
+    const json& dt = entry["dtype"];
+    if (!dt.is_string() || !parse_dtype(dt.get<std::string>(), &info.dtype))
+      fail(where + "unknown or unsupported dtype " + dt.dump());
+
+    const json& shape = entry["shape"];
+    if (!shape.is_array()) fail(where + "shape is not a list of non-negative integers");
+    uint64_t bytes_needed = dtype_size(info.dtype);
+    for (const json& d : shape) {
+      uint64_t dim = 0;
+      if (!json_uint(d, &dim) || dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        fail(where + "shape is not a list of non-negative integers: " + shape.dump());
+      if (__builtin_mul_overflow(bytes_needed, dim, &bytes_needed))
+        fail(where + "shape " + shape.dump() + " overflows: its byte size does not fit in 64 bits");
+      info.shape.push_back(static_cast<int64_t>(dim));
+    }
+
+    const json& off = entry["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !json_uint(off[0], &info.begin) || !json_uint(off[1], &info.end))
+      fail(where + "data_offsets must be two non-negative integers, got " + off.dump());
+    if (info.begin > info.end) fail(where + "data_offsets begin > end: " + off.dump());
+    if (info.end > data_size)
+      fail(where + "data_offsets end " + std::to_string(info.end) + " is past the data section (" +
+           std::to_string(data_size) + " bytes)");
+    if (info.end - info.begin != bytes_needed)
+      fail(where + "byte size " + std::to_string(info.end - info.begin) + " does not match shape " + shape.dump() +
+           " of " + dtype_name(info.dtype) + " (" + std::to_string(bytes_needed) + " bytes)");
+    tensors_.emplace(name, std::move(info));
+  }
+
+  // The format requires tensors to tile the data section exactly: no gaps, no overlap.
+  uint64_t pos = 0;
+  std::string prev = "the start of the data section";
+  for (const std::string& name : names()) {
+    const SafeTensorInfo& t = tensors_.at(name);
+    if (t.begin < pos) fail("tensors " + prev + " and '" + name + "' overlap in the data section");
+    if (t.begin > pos)
+      fail("gap of " + std::to_string(t.begin - pos) + " bytes in the data section before tensor '" + name + "'");
+    pos = t.end;
+    prev = "'" + name + "'";
+  }
+  if (pos != data_size)
+    fail("data section has " + std::to_string(data_size - pos) + " trailing bytes not covered by any tensor");
 }
 
 SafeTensorsFile::~SafeTensorsFile() {

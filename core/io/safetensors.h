@@ -25,6 +25,9 @@ struct SafeTensorInfo {
 class SafeTensorsFile {
  public:
   explicit SafeTensorsFile(const std::string& path);
+  // The same checks over `size` bytes in memory, which must outlive the object (no copy is made);
+  // `name` stands for the path in messages. For tests and the fuzz target.
+  SafeTensorsFile(std::string name, const uint8_t* bytes, size_t size);
   ~SafeTensorsFile();
   SafeTensorsFile(const SafeTensorsFile&) = delete;
   SafeTensorsFile& operator=(const SafeTensorsFile&) = delete;
@@ -40,8 +43,10 @@ class SafeTensorsFile {
   std::vector<int64_t> read_i64(const std::string& name) const;  // I64/I32/U8 only
 
  private:
+  void parse(const uint8_t* bytes, uint64_t size);
+
   std::string path_;
-  void* map_ = nullptr;
+  void* map_ = nullptr;  // null when viewing caller-owned bytes
   size_t map_size_ = 0;
   const uint8_t* data_ = nullptr;  // start of the data section
   std::map<std::string, SafeTensorInfo> tensors_;

@@ -1,5 +1,7 @@
 #include "core/train/checkpoint.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -38,9 +40,18 @@ struct Expected {
   Shape shape;
 };
 
-// Checks that `file` holds exactly the `expected` names and shapes, reporting
-// every missing, unexpected and wrong-shape name in one message.
-void check_contents(const SafeTensorsFile& file, const std::vector<Expected>& expected, const std::string& what) {
+bool net_has(const std::vector<Expected>& v, const std::string& name) {
+  return std::any_of(v.begin(), v.end(), [&](const Expected& e) { return e.name == name; });
+}
+
+bool glob_match(const std::string& pattern, const std::string& name) {
+  return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+// Checks that `file` holds exactly the `expected` names and shapes (besides the `tolerated`
+// names), reporting every missing, unexpected and wrong-shape name in one message.
+void check_contents(const SafeTensorsFile& file, const std::vector<Expected>& expected, const std::string& what,
+                    const std::set<std::string>& tolerated = {}) {
   std::vector<std::string> missing, wrong, unexpected;
   std::set<std::string> known;
   for (const auto& e : expected) {
@@ -54,7 +65,7 @@ void check_contents(const SafeTensorsFile& file, const std::vector<Expected>& ex
       wrong.push_back(e.name + " (file " + shape_str(info.shape) + ", model " + shape_str(e.shape) + ")");
   }
   for (const auto& n : file.names())
-    if (!known.count(n)) unexpected.push_back(n);
+    if (!known.count(n) && !tolerated.count(n)) unexpected.push_back(n);
   if (missing.empty() && wrong.empty() && unexpected.empty()) return;
   auto list = [](const char* title, const std::vector<std::string>& v) {
     if (v.empty()) return std::string();
@@ -224,15 +235,69 @@ void save_model(const std::string& path, Net& net, const InqState* inq) {
   w.write(path);
 }
 
-void load_weights(const std::string& path, Net& net) {
+LoadReport load_weights(const std::string& path, Net& net, const LoadWeightsOptions& options) {
   SafeTensorsFile file(path);
-  check_contents(file, net_tensors(net), "model " + net.model_name());
-  HostFlat h = download(net);
+  const std::string model = "model " + net.model_name();
+  for (const auto& p : options.skip) {
+    const auto& es = net.entries();
+    if (std::none_of(es.begin(), es.end(), [&](const Net::Entry& e) { return glob_match(p, e.name); }))
+      throw std::runtime_error(path + ": skip pattern \"" + p + "\" matches no tensor of " + model);
+  }
+  auto skipped_by_pattern = [&](const std::string& name) {
+    return std::any_of(options.skip.begin(), options.skip.end(), [&](const std::string& p) { return glob_match(p, name); });
+  };
+  LoadReport report;
+  std::vector<Expected> to_load;  // name and shape of every tensor taken from the file
+  std::vector<const Net::Entry*> load;
+  std::set<std::string> skipped;  // by pattern: the file may hold them (say, the old head) or not
   for (const auto& e : net.entries()) {
-    float* dst = (e.is_buffer ? h.buffers.data() : h.params.data()) + e.offset;
-    fill_from(file, e.name, dst, shape_numel(e.param->shape));
+    if (skipped_by_pattern(e.name)) {
+      report.skipped.push_back(e.name + " (init.skip)");
+      skipped.insert(e.name);
+      continue;
+    }
+    if (options.partial) {
+      if (!file.contains(e.name)) {
+        report.skipped.push_back(e.name + " (not in file)");
+        continue;
+      }
+      const auto& shape = file.info(e.name).shape;
+      if (!same_shape(shape, e.param->shape)) {
+        report.skipped.push_back(e.name + " (shape: file " + shape_str(shape) + ", model " + shape_str(e.param->shape) +
+                                 ")");
+        continue;
+      }
+    }
+    to_load.push_back({e.name, e.param->shape});
+    load.push_back(&e);
+  }
+  if (!options.partial) check_contents(file, to_load, model, skipped);  // strict apart from `skipped`
+  if (load.empty())
+    throw std::runtime_error(path + ": " + (options.partial ? "partial " : "") + "load of " + model +
+                             " found no tensor with a matching name and shape");
+  for (const auto& n : file.names())
+    if (!net_has(to_load, n)) report.ignored.push_back(n);
+  HostFlat h = download(net);
+  for (const Net::Entry* e : load) {
+    float* dst = (e->is_buffer ? h.buffers.data() : h.params.data()) + e->offset;
+    fill_from(file, e->name, dst, shape_numel(e->param->shape));
   }
   upload(net, h);
+  report.loaded = static_cast<int64_t>(load.size());
+  return report;
+}
+
+std::string describe_load(const std::string& path, const LoadReport& r) {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  };
+  std::string s = "init: loaded " + std::to_string(r.loaded) + " tensors from " + path;
+  if (!r.skipped.empty())
+    s += "; kept " + std::to_string(r.skipped.size()) + " as initialised: " + list(r.skipped);
+  if (!r.ignored.empty()) s += "; ignored " + std::to_string(r.ignored.size()) + " of the file: " + list(r.ignored);
+  return s;
 }
 
 }  // namespace inq

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/net.h"
 #include "core/train/optimizer.h"
@@ -40,8 +41,27 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
 
 // Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too.
 void save_model(const std::string& path, Net& net, const InqState* inq = nullptr);
-// Loads every parameter and buffer of `net` from a safetensors file with the Net's names. Missing,
-// unexpected and wrong-shape names are reported together in one std::runtime_error.
-void load_weights(const std::string& path, Net& net);
+struct LoadWeightsOptions {
+  // Load what fits: tensors of the Net that the file lacks or holds with another shape keep their
+  // current (seeded) values, and tensors of the file that the Net lacks are ignored.
+  bool partial = false;
+  // fnmatch patterns over the Net's names: those tensors are not loaded (e.g. "fc.*" for a new
+  // classifier head). Each pattern must match a tensor of the Net.
+  std::vector<std::string> skip;
+};
+
+// What load_weights did. `skipped` names each Net tensor left as it was, with the reason
+// ("fc.weight (shape: file [1000, 512], model [10, 512])"); `ignored` the file's unused tensors.
+struct LoadReport {
+  int64_t loaded = 0;
+  std::vector<std::string> skipped, ignored;
+};
+
+// Loads parameters and buffers of `net` from a safetensors file with the Net's names. Strict
+// unless `options` say otherwise: missing, unexpected and wrong-shape names are reported together
+// in one std::runtime_error. A partial load that would load nothing is an error too.
+LoadReport load_weights(const std::string& path, Net& net, const LoadWeightsOptions& options = {});
+// "init: loaded 60 tensors from PATH; kept 2 as initialised: ...; ignored 2 of the file: ..."
+std::string describe_load(const std::string& path, const LoadReport& report);
 
 }  // namespace inq

@@ -4,6 +4,7 @@
 
 #include "core/config.h"
 #include "data/fashion_mnist.h"
+#include "data/imagenet.h"
 #include "data/synthetic.h"
 
 namespace inq {
@@ -33,6 +34,25 @@ DataSplits make_data_splits(const DataSettings& d, const ModelOptions& m) {
   if (d.dataset == "fashion_mnist") {
     train_set = make_fashion_mnist(d.root, true, d.augment, d.train_limit);
     test_set = make_fashion_mnist(d.root, false, false, d.test_limit);
+  } else if (d.dataset == "imagenet") {
+    ImageNetOptions o;
+    o.index.root = d.root;
+    o.index.list_file = d.train_list;
+    o.index.val_labels = d.val_labels;
+    o.index.devkit_wnids = d.devkit_wnids;
+    o.transform.train = d.augment;  // without augmentation, training images get the evaluation transform
+    o.transform.crop = m.image_size;
+    o.transform.resize = d.eval_resize;
+    o.transform.scale_min = d.min_scale;
+    o.transform.reduced_decode = d.reduced_decode;
+    o.max_bad_share = d.max_bad_share;
+    o.limit = d.train_limit;
+    train_set = make_imagenet(o);
+    o.index.train = false;
+    o.index.list_file = d.val_list;
+    o.transform.train = false;
+    o.limit = d.test_limit;
+    test_set = make_imagenet(o);
   } else {
     // One synthetic stream split in two, so both splits share the class-dependent means.
     const int64_t n_train = d.train_limit ? std::min(d.train_limit, d.synthetic_size) : d.synthetic_size;

@@ -160,6 +160,11 @@ std::string missing_weights_message(const std::string& path) {
   std::string msg = "init.weights: file not found: " + path;
   const fs::path p = fs::path(path).lexically_normal();
   const fs::path run_dir = p.parent_path();
+  // Pretrained torchvision weights (the ImageNet configs): converted by our script, never downloaded.
+  if (p.extension() == ".safetensors" && p.filename() != "model.safetensors")
+    msg += "; to make it from torchvision's weights: /usr/bin/python3 scripts/convert_torchvision.py "
+           "MODEL_NAME_OR_PTH " + path + " [--pretrained] (a saved state dict, or torchvision's weights from the "
+           "local torch hub cache; nothing is downloaded)";
   if (p.filename() != "model.safetensors" || run_dir.parent_path().filename() != "runs") return msg;
   const std::string name = run_dir.filename().string();
   const fs::path config = run_dir.parent_path().parent_path() / "configs" / (name + ".json");

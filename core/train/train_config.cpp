@@ -38,6 +38,34 @@ void reject_if_present(Config& c, const std::string& key, const std::string& dat
   if (c.has(key)) throw ConfigError(key + ": not used with data.dataset \"" + dataset + "\"");
 }
 
+const char* const kImageNetKeys[] = {"data.train_list", "data.val_list",  "data.val_labels",   "data.devkit_wnids",
+                                     "data.eval_resize", "data.min_scale", "data.reduced_decode", "data.max_bad_share"};
+
+void reject_imagenet_keys(Config& c, const std::string& dataset) {
+  for (const char* k : kImageNetKeys) reject_if_present(c, k, dataset);
+}
+
+void read_imagenet(Config& c, TrainSettings& s) {
+  DataSettings& d = s.data;
+  d.root = c.get_string("data.root", "");
+  if (d.root.empty()) throw ConfigError("data.root: required with data.dataset \"imagenet\" (the ILSVRC-2012 directory)");
+  d.augment = c.get_bool("data.augment", true);
+  d.train_list = c.get_string("data.train_list", "");
+  d.val_list = c.get_string("data.val_list", "");
+  d.val_labels = c.get_string("data.val_labels", "");
+  d.devkit_wnids = c.get_string("data.devkit_wnids", "");
+  // Default: torchvision's 256 for 224, in proportion for other sizes.
+  const int size = static_cast<int>(c.has("model.image_size") ? c.get_int("model.image_size") : 224);
+  d.eval_resize = static_cast<int>(positive(c, "data.eval_resize", size * 8 / 7));
+  d.min_scale = c.get_double("data.min_scale", d.min_scale);
+  if (!(d.min_scale > 0 && d.min_scale <= 1))
+    throw ConfigError("data.min_scale: must be in (0, 1] (got " + std::to_string(d.min_scale) + ")");
+  d.reduced_decode = c.get_bool("data.reduced_decode", d.reduced_decode);
+  d.max_bad_share = c.get_double("data.max_bad_share", d.max_bad_share);
+  if (!(d.max_bad_share >= 0 && d.max_bad_share <= 1))
+    throw ConfigError("data.max_bad_share: must be in [0, 1] (got " + std::to_string(d.max_bad_share) + ")");
+}
+
 void read_data(Config& c, TrainSettings& s) {
   DataSettings& d = s.data;
   d.dataset = c.get_string("data.dataset", d.dataset);
@@ -51,7 +79,12 @@ void read_data(Config& c, TrainSettings& s) {
     d.root = c.get_string("data.root", kFashionMnistRoot);
     d.augment = c.get_bool("data.augment", true);
     reject_if_present(c, "data.synthetic", d.dataset);
+    reject_imagenet_keys(c, d.dataset);
+  } else if (d.dataset == "imagenet") {
+    read_imagenet(c, s);
+    reject_if_present(c, "data.synthetic", d.dataset);
   } else {
+    reject_imagenet_keys(c, d.dataset);
     reject_if_present(c, "data.root", d.dataset);
     reject_if_present(c, "data.augment", d.dataset);
     d.augment = false;
@@ -77,9 +110,20 @@ void read_model(Config& c, TrainSettings& s) {
   if (m.dropout >= 1.0f) throw ConfigError("model.dropout: must be < 1 (got " + std::to_string(m.dropout) + ")");
 }
 
+void read_distributed(Config& c, DistributedSettings& d) {
+  d.backend = c.get_choice("distributed.backend", d.backend, {"auto", "mpi", "nccl", "none"});
+  d.timeout_s = c.get_double("distributed.timeout_s", d.timeout_s);
+  if (!(d.timeout_s > 0))
+    throw ConfigError("distributed.timeout_s: must be > 0 seconds (got " + std::to_string(d.timeout_s) + ")");
+  d.bucket_mb = c.get_double("distributed.bucket_mb", d.bucket_mb);
+  if (!(d.bucket_mb > 0))
+    throw ConfigError("distributed.bucket_mb: must be > 0 (got " + std::to_string(d.bucket_mb) + ")");
+  d.lr_scaling = c.get_choice("distributed.lr_scaling", d.lr_scaling, {"none", "linear"});
+}
+
 }  // namespace
 
-std::vector<std::string> dataset_names() { return {"fashion_mnist", "synthetic"}; }
+std::vector<std::string> dataset_names() { return {"fashion_mnist", "synthetic", "imagenet"}; }
 
 TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   TrainSettings s;
@@ -141,6 +185,22 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   s.init_weights = c.get_string("init.weights", "");
   if (s.inq.enabled && s.init_weights.empty())
     throw ConfigError("init.weights: required with an inq section (the pretrained FP32 weights to quantize)");
+  // Read only when present, defaults not written back: run directories made before these keys
+  // existed keep resolving to the same config (and so resume).
+  s.init_partial = c.has("init.partial") && c.get_bool("init.partial");
+  if (c.has("init.skip")) {
+    const nlohmann::json& skip = c.get_json("init.skip");
+    if (!skip.is_array()) throw ConfigError("init.skip: expected a list of glob patterns, got " + skip.dump());
+    for (const auto& v : skip) {
+      if (!v.is_string() || v.get<std::string>().empty())
+        throw ConfigError("init.skip: expected a list of non-empty strings (glob patterns), got " + v.dump());
+      s.init_skip.push_back(v.get<std::string>());
+    }
+  }
+  if ((s.init_partial || !s.init_skip.empty()) && s.init_weights.empty())
+    throw ConfigError(std::string(s.init_partial ? "init.partial" : "init.skip") + ": needs init.weights");
+  // Like init.partial: read only when the section is present, so older run directories resume.
+  if (c.has("distributed")) read_distributed(c, s.distributed);
   c.check_unused();
   s.resolved = c.resolved();
   return s;

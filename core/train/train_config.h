@@ -24,6 +24,22 @@ struct DataSettings {
   int workers = 0;                        // loader threads, 0: all cores
   int64_t synthetic_size = 1024, synthetic_test_size = 256;
   uint64_t synthetic_seed = 0;
+  // imagenet (data/imagenet.h): root holds train/ and val/ (or list files); see configs/README.md
+  std::string train_list, val_list;  // "path label" files instead of folders
+  std::string val_labels;            // LOC_val_solution.csv or the devkit ground truth; "": searched
+  std::string devkit_wnids;          // the devkit's wnid order, for its ground-truth file
+  int eval_resize = 0;               // shorter side before the centre crop; 0: resolved from the image size
+  double min_scale = 0.08;           // RandomResizedCrop's smallest area share
+  bool reduced_decode = true;        // JPEG DCT-domain downscaling when the crop allows it
+  double max_bad_share = 0.001;      // stop when more of the files are unreadable
+};
+
+// Data-parallel runs (section `distributed`; ranks come from the launcher, core/comm/launch_env.h).
+struct DistributedSettings {
+  std::string backend = "auto";    // auto | mpi | nccl | none
+  double timeout_s = 300;          // a collective waiting longer aborts the job
+  double bucket_mb = 25;           // gradient all-reduce bucket size
+  std::string lr_scaling = "none"; // none | linear: lr x world size (global batch / per-rank batch)
 };
 
 struct TrainSettings {
@@ -42,7 +58,10 @@ struct TrainSettings {
   SgdOptions optimizer;
   LrScheduleOptions lr_schedule;
   std::string init_weights;  // empty: initialise from the seed (required with inq)
+  bool init_partial = false;             // load what fits, name the rest (init.partial)
+  std::vector<std::string> init_skip;    // glob patterns of tensors not loaded (init.skip)
   InqSettings inq;           // inq.enabled: incremental quantization of init_weights
+  DistributedSettings distributed;
   nlohmann::json resolved;   // the complete config, defaults included
 };
 

@@ -4,15 +4,19 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <exception>
 #include <filesystem>
 #include <sstream>
 
+#include "core/comm/data_parallel.h"
+#include "core/comm/launch_env.h"
 #include "core/inq/inq_state.h"
 #include "core/io/atomic_file.h"
 #include "core/models/zoo.h"
 #include "core/rng.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_factory.h"
+#include "core/train/evaluate.h"
 #include "core/train/inq_schedule.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
@@ -38,7 +42,9 @@ extern "C" void on_stop_signal(int sig) {
 
 // Keys that may change when resuming: where and how fast the run executes, not what it computes.
 const std::vector<std::string> kResumeMutable = {"device", "threads", "data.workers", "data.root",
-                                                 "train.log_every", "train.eval_batch_size"};
+                                                 "train.log_every", "train.eval_batch_size",
+                                                 "distributed.backend", "distributed.timeout_s",
+                                                 "distributed.bucket_mb"};
 
 
 std::string join(const std::vector<std::string>& v, size_t max_items = 12) {
@@ -85,12 +91,30 @@ void request_stop(int signal_number) { g_stop_signal = signal_number; }
 int stop_requested() { return g_stop_signal; }
 void clear_stop_request() { g_stop_signal = 0; }
 
+// Adds the sums of every rank (loss, top-1, top-5, samples) into `acc` on every rank.
+void reduce_accumulator(Communicator& comm, Accumulator& acc) {
+  if (comm.world_size() == 1) return;
+  double v[4] = {acc.loss_sum, double(acc.top1), double(acc.top5), double(acc.samples)};
+  comm.host_all_reduce_sum(v, 4);
+  acc.loss_sum = v[0];
+  acc.top1 = static_cast<int64_t>(v[1]);
+  acc.top5 = static_cast<int64_t>(v[2]);
+  acc.samples = static_cast<int64_t>(v[3]);
+}
+
 struct Trainer::Impl {
   TrainSettings s;
   RunOptions opt;
   std::string dir;
   std::string config_text;  // resolved config, as written to config.json and into checkpoints
   std::unique_ptr<Backend> be;  // declared before everything holding its memory
+  // Data parallelism: the communicator (after `be`, whose stream NCCL uses); world size 1 gets
+  // LocalCommunicator and the same steps as before. Only rank 0 (`root`) prints and writes files.
+  LaunchInfo launch;
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<DataParallel> dp;
+  bool root = true;
+  double lr_scale = 1.0;  // distributed.lr_scaling linear: world size
   std::shared_ptr<const Dataset> train_set, test_set;
   std::unique_ptr<Loader> train_loader, test_loader;
   std::unique_ptr<Net> net;
@@ -121,8 +145,13 @@ struct Trainer::Impl {
   void print_header() const;
   Tensor upload_batch(const HostBatch& b);
   MetricsRecord evaluate(int64_t epoch);
-  double lr_at(int64_t step) const { return plan ? plan->lr_at_step(step) : schedule->at_step(step); }
+  double lr_at(int64_t step) const {
+    return lr_scale * (plan ? plan->lr_at_step(step) : schedule->at_step(step));
+  }
+  void setup_distributed(const std::string& comm_backend);
+  int stop_signal_all(int sig) const;  // the largest signal number of any rank (collective)
   void checkpoint(TrainState st) {
+    if (!root) return;
     if (plan) {
       const InqPhase ph = plan->at_epoch(st.epoch);
       st.inq_stage = ph.stage;
@@ -196,6 +225,12 @@ void Trainer::Impl::print_header() const {
      << s.optimizer.lr << " " << s.lr_schedule.type << ", momentum " << s.optimizer.momentum << ", weight decay "
      << s.optimizer.weight_decay << "\n"
      << "run dir  " << dir;
+  if (comm->world_size() > 1)
+    os << "\ndist     " << comm->description() << " (" << launch.launcher << " launch): " << comm->world_size()
+       << " ranks x batch " << s.batch_size << " = global batch " << comm->world_size() * s.batch_size << "; lr "
+       << (lr_scale != 1.0 ? "x " + compact(lr_scale) + " (linear scaling)" : "not scaled") << "; "
+       << dp->buckets().size() << " gradient buckets of <= " << compact(s.distributed.bucket_mb)
+       << " MB, all-reduced after backward; BatchNorm statistics per rank (rank 0's broadcast before evaluation)";
   if (inq) {
     const InqSettings& q = s.inq;
     std::string portions;
@@ -232,20 +267,10 @@ Tensor Trainer::Impl::upload_batch(const HostBatch& b) {
 
 MetricsRecord Trainer::Impl::evaluate(int64_t epoch) {
   const auto t0 = Clock::now();
-  Accumulator acc;
-  test_loader->start_epoch(0);
-  const auto* lab = static_cast<const int32_t*>(labels->data());
-  while (const HostBatch* b = test_loader->next()) {
-    const int n = static_cast<int>(b->size);
-    Tensor xv = upload_batch(*b);
-    Context ctx{*be, false};
-    Tensor logits = net->forward(ctx, xv);
-    // Plain cross-entropy (no label smoothing) so test losses compare across configs.
-    be->softmax_xent_fwd(n, classes, logits.data(), lab, 0.0f, probs.data(), loss.data());
-    be->copy_to_host(host_loss.data(), loss.data(), static_cast<size_t>(n) * sizeof(float));
-    be->copy_to_host(host_logits.data(), logits.data(), static_cast<size_t>(n) * classes * sizeof(float));
-    acc.add(host_logits.data(), host_loss.data(), b->labels.data(), n, classes);
-  }
+  // The training buffers serve evaluation too (sized for max(batch_size, eval_batch_size)).
+  dp->broadcast_buffers();  // rank 0's BatchNorm statistics on every rank, as PyTorch DDP does
+  Accumulator acc = inq::evaluate(*net, *test_loader, EvalBuffers{x, probs, loss, labels});
+  reduce_accumulator(*comm, acc);  // every rank evaluated its shard of the test set
   MetricsRecord r;
   r.epoch = epoch;
   r.global_step = state.global_step;
@@ -268,7 +293,13 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   t.s.out = t.dir;
   t.s.resolved["out"] = t.dir;
   t.config_text = t.s.resolved.dump(2) + "\n";
-  t.be = t.opt.make_backend(parse_device(t.s.device), t.s.threads, 0);
+  t.launch = detect_launch();
+  const std::string comm_backend = resolve_comm_backend(t.s.distributed.backend, parse_device(t.s.device), t.launch);
+  int cuda_device = 0;
+  if (parse_device(t.s.device) == Device::CUDA && t.launch.world_size > 1 && t.opt.cuda_device_count() > 0)
+    cuda_device = device_for_local_rank(t.launch.local_rank, t.opt.cuda_device_count());
+  t.be = t.opt.make_backend(parse_device(t.s.device), t.s.threads, cuda_device);
+  t.setup_distributed(comm_backend);
   t.check_run_dir();
   DataSplits splits = make_data_splits(t.s.data, t.s.model);
   t.train_set = std::move(splits.train);
@@ -284,6 +315,9 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   lo.drop_last = true;
   lo.workers = t.s.data.workers;
   lo.seed = t.s.seed;
+  lo.rank = t.comm->rank();  // each rank its shard of every epoch (and of the test set)
+  lo.world_size = t.comm->world_size();
+  lo.host_memory = backend_host_memory(*t.be);  // pinned on CUDA: uploads run asynchronously
   t.train_loader = std::make_unique<Loader>(t.train_set, lo);
   t.steps_per_epoch = t.train_loader->batches_per_epoch();
   if (t.steps_per_epoch < 1)
@@ -314,15 +348,27 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
     if (t.inq) t.check_resumed_inq();
   } else if (!t.s.init_weights.empty()) {
     if (!fs::is_regular_file(t.s.init_weights)) throw ConfigError(missing_weights_message(t.s.init_weights));
+    LoadReport loaded;
     try {
-      load_weights(t.s.init_weights, *t.net);
+      loaded = load_weights(t.s.init_weights, *t.net, LoadWeightsOptions{t.s.init_partial, t.s.init_skip});
     } catch (const std::exception& e) {
-      throw ConfigError(std::string("init.weights: ") + e.what());
+      throw ConfigError(std::string("init.weights: ") + e.what() +
+                        (t.s.init_partial ? "" : "\n(init.partial: true or init.skip loads only what fits)"));
     }
+    if (!loaded.skipped.empty() || !loaded.ignored.empty()) t.log(describe_load(t.s.init_weights, loaded));
     if (t.s.inq.enabled) t.setup_inq();  // n1 fixed once, from these pretrained weights
   }
   t.state.rng_state = t.rng.state();
   t.allocate_buffers();
+  // Every rank starts from rank 0's state; the INQ masks must already agree (resume).
+  t.dp = std::make_unique<DataParallel>(*t.comm, *t.net, static_cast<int64_t>(t.s.distributed.bucket_mb * 1048576.0));
+  t.dp->broadcast_state();
+  if (t.inq) t.dp->check_masks_equal(*t.inq, "after loading the checkpoint");
+  if (!t.root && t.opt.resume) t.state.train_loss_sum = 0, t.state.train_top1 = t.state.train_top5 = 0,
+                                t.state.train_samples = 0;  // rank 0's checkpoint holds the sums of all ranks
+  // Nobody may still be reading the run directory when rank 0 rewrites it.
+  t.comm->barrier();
+  if (!t.root) return;
 
   // Everything is validated: only now touch the run directory.
   fs::create_directories(t.dir);
@@ -334,6 +380,20 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
     for (const char* stale : {"metrics.jsonl", "checkpoint.safetensors", "model.safetensors"}) fs::remove(t.path(stale));
   }
   t.print_header();
+}
+
+void Trainer::Impl::setup_distributed(const std::string& comm_backend) {
+  comm = opt.make_communicator(comm_backend, s.distributed.timeout_s, launch, *be);
+  root = comm->rank() == 0;
+  if (!root) opt.log = nullptr;  // one voice: rank 0 prints
+  if (s.distributed.lr_scaling == "linear") lr_scale = comm->world_size();
+}
+
+int Trainer::Impl::stop_signal_all(int sig) const {
+  if (comm->world_size() == 1) return sig;
+  double v = sig;
+  comm->host_all_reduce_max(&v, 1);
+  return static_cast<int>(v);
 }
 
 void Trainer::Impl::setup_inq() {
@@ -368,6 +428,7 @@ void Trainer::Impl::begin_stage(const InqPhase& ph, int64_t epoch) {
   const auto t0 = Clock::now();
   const int64_t before = inq->total_frozen();
   inq->begin_stage(ph.stage, sgd->momentum().data());  // projects the newly frozen, zeroes their momentum
+  dp->check_masks_equal(*inq, "after the projection of stage " + std::to_string(ph.stage + 1));
   if (s.inq.reset_momentum) sgd->zero_momentum();
   std::string bn;
   if (s.inq.bn_recalibration_batches > 0) {
@@ -392,7 +453,21 @@ const TrainSettings& Trainer::settings() const { return impl_->s; }
 const std::string& Trainer::run_dir() const { return impl_->dir; }
 Net& Trainer::net() { return *impl_->net; }
 
+// A failing rank ends the whole job at once (its peers would wait for it in the next collective).
 TrainSummary Trainer::run() {
+  Impl& t = *impl_;
+  if (t.comm->world_size() == 1) return run_unguarded();
+  try {
+    return run_unguarded();
+  } catch (const TrainingDiverged& e) {
+    t.comm->abort(std::string("training diverged: ") + e.what(), 3);
+  } catch (const std::exception& e) {
+    t.comm->abort(std::string("error: ") + e.what(), 1);
+  }
+  std::terminate();  // not reached: abort() ends the process
+}
+
+TrainSummary Trainer::run_unguarded() {
   Impl& t = *impl_;
   TrainSummary sum;
   const MetricsWriter metrics(t.path("metrics.jsonl"));
@@ -404,15 +479,16 @@ TrainSummary Trainer::run() {
     // The pretrained weights' accuracy: the reference every stage is measured against.
     MetricsRecord ref = t.evaluate(0);
     t.tag(ref, -1, 0.0);
-    metrics.append(ref);
+    if (t.root) metrics.append(ref);
     t.log("reference (pretrained weights, before stage 1): test loss " + fixed(ref.loss, 4) + " top1 " +
           fixed(100 * ref.top1, 2) + "% top5 " + fixed(100 * ref.top5, 2) + "%");
     t.fresh = false;
   }
 
   // Checkpoints the position (epoch, batch) and reports the stop; the caller returns `sum`.
-  auto stop = [&](int sig, int64_t epoch, int64_t batch, const Accumulator& acc, double seconds) {
+  auto stop = [&](int sig, int64_t epoch, int64_t batch, Accumulator acc, double seconds) {
     progress.end_line();
+    reduce_accumulator(*t.comm, acc);  // rank 0 checkpoints the running sums of all ranks
     t.checkpoint(TrainState{epoch, batch, t.state.global_step, t.rng.state(), acc.loss_sum, acc.top1, acc.top5,
                             acc.samples, seconds});
     t.log("stopped by " + std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + " at epoch " + std::to_string(epoch + 1) +
@@ -423,9 +499,9 @@ TrainSummary Trainer::run() {
     sum.global_step = t.state.global_step;
   };
   auto stop_signal = [&] {
-    const int sig = stop_requested();
-    if (!sig && t.opt.stop_after_steps >= 0 && t.state.global_step >= t.opt.stop_after_steps) return int(SIGINT);
-    return sig;
+    int sig = stop_requested();
+    if (!sig && t.opt.stop_after_steps >= 0 && t.state.global_step >= t.opt.stop_after_steps) sig = SIGINT;
+    return t.stop_signal_all(sig);  // all ranks stop at the same step, or none does
   };
 
   for (int64_t epoch = t.state.epoch; epoch < t.s.epochs; ++epoch) {
@@ -483,6 +559,7 @@ TrainSummary Trainer::run() {
       be.softmax_xent_bwd(n, t.classes, t.probs.data(), lab, static_cast<float>(t.s.label_smoothing),
                           t.dlogits.data());
       t.net->backward(ctx, t.dlogits.narrow_rows(0, n));
+      t.dp->all_reduce_gradients();  // mean over the ranks = the gradient of the global batch
       lr = t.lr_at(t.state.global_step);
       t.sgd->step(lr, frozen);  // INQ: frozen weights and their momentum stay bit for bit
       ++t.state.global_step;
@@ -492,6 +569,7 @@ TrainSummary Trainer::run() {
       progress.step(batch - 1, n, acc.mean_loss(), lr);
     }
     progress.end_line();
+    reduce_accumulator(*t.comm, acc);  // the epoch's train line covers every rank's images
 
     EpochResult er;
     er.train.epoch = epoch + 1;
@@ -512,8 +590,10 @@ TrainSummary Trainer::run() {
       t.tag(er.test, ph.stage, ph.portion);
       er.test.stage_end = stage_end;
     }
-    metrics.append(er.train);
-    metrics.append(er.test);
+    if (t.root) {
+      metrics.append(er.train);
+      metrics.append(er.test);
+    }
     if ((epoch + 1) % t.s.checkpoint_every == 0 || epoch + 1 == t.s.epochs || stage_end) t.checkpoint(t.state);
     sum.epochs.push_back(er);
     t.log((label.empty() ? "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(t.s.epochs) : label) +
@@ -521,6 +601,10 @@ TrainSummary Trainer::run() {
           fixed(er.test.loss, 4) + " top1 " + fixed(100 * er.test.top1, 2) + "% top5 " + fixed(100 * er.test.top5, 2) +
           "%  lr " + fixed(lr, 6) + "  " + fixed(er.train.images_per_second, 0) + " img/s  " +
           format_duration(er.train.seconds + er.test.seconds));
+    if (const int64_t bad = t.train_set->bad_samples() + t.test_set->bad_samples())
+      t.log("bad files so far: " + std::to_string(bad) + " (" + std::to_string(t.train_set->bad_samples()) +
+            " training, " + std::to_string(t.test_set->bad_samples()) +
+            " test), each logged once and replaced by another sample");
     if (stage_end) {
       t.log((ph.is_float ? std::string("float epochs") : "stage " + std::to_string(ph.stage + 1) + "/" +
                                                             std::to_string(t.plan->num_stages())) +
@@ -536,7 +620,8 @@ TrainSummary Trainer::run() {
     quantized = "; " + std::to_string(q.weights) + " weights in " + std::to_string(q.tensors) +
                 " tensors, all in their level sets, " + percent(q.zeros, q.weights) + " zeros";
   }
-  save_model(t.path("model.safetensors"), *t.net, t.inq.get());
+  t.dp->broadcast_buffers();
+  if (t.root) save_model(t.path("model.safetensors"), *t.net, t.inq.get());
   if (sum.epochs.empty())
     t.log("run already complete (" + std::to_string(t.s.epochs) + " epochs); rewrote " + t.path("model.safetensors") +
           quantized);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/comm/comm_factory.h"
 #include "core/config.h"
 #include "core/net.h"
 #include "core/train/metrics.h"
@@ -36,6 +37,9 @@ struct RunOptions {
   int64_t stop_after_steps = -1;   // >= 0: behave as if SIGINT arrived after this many global steps
   BackendFactory make_backend = &inq::make_backend;
   CudaProbe cuda_available = &inq::cuda_available;
+  // Data-parallel runs (core/comm): the communicator and the GPU count for device = local rank mod count.
+  CommFactory make_communicator = &inq::make_communicator;
+  DeviceCounter cuda_device_count = &inq::cuda_device_count;
   // INQ: called after the last epoch of each stage (0-based) and its evaluation (tests use it).
   std::function<void(int stage, Net& net, const InqState& state)> on_stage_end;
 };
@@ -73,6 +77,7 @@ class Trainer {
   const InqState* inq_state() const;  // null for FP32 runs
 
  private:
+  TrainSummary run_unguarded();  // run() without the distributed failure handling
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

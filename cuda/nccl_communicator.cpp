@@ -1,0 +1,122 @@
+#include "cuda/nccl_communicator.h"
+
+#include <mpi.h>
+
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "cuda/check.h"
+
+// The NCCL member of the CUDA_CHECK family: statement, file:line, NCCL's text and the device.
+#define NCCL_CHECK(stmt)                                                                             \
+  do {                                                                                               \
+    const ncclResult_t inq_nr_ = (stmt);                                                             \
+    if (inq_nr_ != ncclSuccess) ::inq::cuda::throw_nccl_error(inq_nr_, #stmt, __FILE__, __LINE__); \
+  } while (0)
+
+namespace inq::cuda {
+
+[[noreturn]] void throw_nccl_error(ncclResult_t r, const char* stmt, const char* file, int line) {
+  int device = -1;
+  cudaGetDevice(&device);
+  throw std::runtime_error(std::string(stmt) + " failed at " + file + ":" + std::to_string(line) + " on cuda:" +
+                           std::to_string(device) + ": " + ncclGetErrorString(r));
+}
+
+NcclCommunicator::NcclCommunicator(double timeout_s, int device, cudaStream_t compute)
+    : mpi_(timeout_s), device_(device), compute_(compute) {
+  watchdog_ = std::make_unique<Watchdog>(timeout_s, [this](const std::string& msg) {
+    std::fprintf(stderr, "inq: rank %d: %s; aborting the NCCL communicator and the job\n", mpi_.rank(), msg.c_str());
+    std::fflush(stderr);
+    if (comm_ready_.load()) ncclCommAbort(comm_);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    std::_Exit(1);
+  });
+  CUDA_CHECK(cudaSetDevice(device_));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+  ncclUniqueId id{};
+  if (mpi_.rank() == 0) NCCL_CHECK(ncclGetUniqueId(&id));
+  mpi_.host_broadcast(&id, sizeof(id), 0);
+  {
+    Watchdog::Guard guard(*watchdog_, "ncclCommInitRank");
+    NCCL_CHECK(ncclCommInitRank(&comm_, mpi_.world_size(), id, mpi_.rank()));
+  }
+  comm_ready_ = true;
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  watchdog_.reset();
+  if (comm_) {
+    if (in_flight_) cudaStreamSynchronize(stream_);
+    const ncclResult_t r = ncclCommDestroy(comm_);
+    if (r != ncclSuccess) std::fprintf(stderr, "inq: ncclCommDestroy: %s\n", ncclGetErrorString(r));
+  }
+  if (done_) CUDA_LOG(cudaEventDestroy(done_));
+  if (ready_) CUDA_LOG(cudaEventDestroy(ready_));
+  if (stream_) CUDA_LOG(cudaStreamDestroy(stream_));
+}
+
+std::string NcclCommunicator::description() const {
+  int version = 0;
+  ncclGetVersion(&version);
+  return "nccl " + std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+         std::to_string(version % 100) + " on cuda:" + std::to_string(device_) + ", " +
+         std::to_string(world_size()) + " ranks (ids over MPI)";
+}
+
+void NcclCommunicator::begin_on_comm_stream() {
+  if (in_flight_) return;
+  CUDA_CHECK(cudaEventRecord(ready_, compute_));
+  CUDA_CHECK(cudaStreamWaitEvent(stream_, ready_, 0));
+  in_flight_ = true;
+}
+
+void NcclCommunicator::finish(const char* what) {
+  if (!in_flight_) return;
+  CUDA_CHECK(cudaEventRecord(done_, stream_));
+  CUDA_CHECK(cudaStreamWaitEvent(compute_, done_, 0));
+  in_flight_ = false;
+  // Bounded host wait: a dead peer leaves NCCL's kernels spinning, which only the timeout ends.
+  Watchdog::Guard guard(*watchdog_, what);
+  for (;;) {
+    const cudaError_t q = cudaEventQuery(done_);
+    if (q == cudaSuccess) return;
+    if (q != cudaErrorNotReady) CUDA_CHECK(q);
+    ncclResult_t async = ncclSuccess;
+    NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
+    if (async != ncclSuccess) abort(std::string("NCCL asynchronous error in ") + what + ": " + ncclGetErrorString(async), 1);
+    std::this_thread::yield();
+  }
+}
+
+void NcclCommunicator::all_reduce_mean(float* data, int64_t n) {
+  start_all_reduce_mean(data, n);
+  wait_all_reduces();
+}
+
+void NcclCommunicator::broadcast(float* data, int64_t n, int root) {
+  begin_on_comm_stream();
+  NCCL_CHECK(ncclBroadcast(data, data, static_cast<size_t>(n), ncclFloat, root, comm_, stream_));
+  finish("ncclBroadcast");
+}
+
+void NcclCommunicator::start_all_reduce_mean(float* data, int64_t n) {
+  begin_on_comm_stream();
+  NCCL_CHECK(ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat, ncclAvg, comm_, stream_));
+}
+
+void NcclCommunicator::wait_all_reduces() { finish("ncclAllReduce"); }
+
+void NcclCommunicator::abort(const std::string& why, int exit_code) {
+  std::fprintf(stderr, "inq: rank %d: %s; aborting the job\n", rank(), why.c_str());
+  std::fflush(stderr);
+  if (comm_ready_.load()) ncclCommAbort(comm_);
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);
+}
+
+}  // namespace inq::cuda
