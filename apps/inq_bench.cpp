@@ -7,8 +7,8 @@
 //                 5-bit schedule {.5,.75,.875,1} over the model's quantized weights.
 // Warm-up runs are excluded; the backend is synchronised around every timed run.
 //   decode        the ImageNet pipeline on the JPEG tree --data DIR (DIR/train/<wnid>/*): decode +
-//                 transform images/s on one thread from memory, with and without reduced-size
-//                 decoding, the pixel difference that makes, and the Loader's scaling over threads.
+//                 transform images/s on one thread from memory, with and without reduced-size and
+//                 region decoding, the pixel difference each makes, and the Loader's scaling over threads.
 //   inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary] [--image-size S]
 //             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--json]
 //   inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]
@@ -211,11 +211,19 @@ int run_inq_boundary(const Args& a, inq::Backend& be, inq::Net& net) {
   return 0;
 }
 
-// --what decode: single-thread decode + transform from memory (reduced-size decoding off and on,
-// same random crops), the pixel difference reduced decoding makes, and the Loader reading the files
-// with 1..T workers. Each figure is the median of 3 timed passes after an untimed one. Besides
-// wall-clock rates, images per CPU-second (thread CPU time for the single-thread loop, process CPU
-// time for the Loader), which a machine loaded by other work does not distort as much.
+// --what decode: single-thread decode + transform from memory in three modes on the same random
+// crops: "full" (OpenCV whole-image decode at full size), "reduced" (the same, DCT-scaled when the
+// crop allows: the earlier default) and "region" (libjpeg directly, the same scaling, training only
+// the crop box: the default); the pixel difference each makes against the one before it; and the Loader
+// reading the files with 1..T workers in each mode. Each figure is the median of 3 timed passes after
+// an untimed one. Besides wall-clock rates, images per CPU-second (thread CPU time for the
+// single-thread loop, process CPU time for the Loader), which other work on the machine distorts less.
+struct DecodeMode {
+  const char* name;
+  bool reduced, region;
+};
+constexpr DecodeMode kDecodeModes[] = {{"full", false, false}, {"reduced", true, false}, {"region", true, true}};
+
 int run_decode(const Args& a) {
   auto cpu_now = [](clockid_t id) {
     timespec ts{};
@@ -244,15 +252,17 @@ int run_decode(const Args& a) {
     std::printf("inq_bench decode: %zu files in %s (%.1f KB mean), output %dx%d\n", files.size(), a.data.c_str(),
                 bytes / n / 1024.0, crop, crop);
   for (const bool train : {true, false}) {
-    std::vector<float> outputs[2];
-    double rate[2] = {0, 0}, cpu_rate[2] = {0, 0}, reduced_share = 0;
-    for (const bool reduced : {false, true}) {
+    const int modes = 3;
+    std::vector<float> outputs[3];
+    double rate[3] = {0, 0, 0}, cpu_rate[3] = {0, 0, 0}, reduced_share = 0;
+    for (int m = 0; m < modes; ++m) {
       inq::ImageTransform t;
       t.train = train;
       t.crop = crop;
       t.resize = crop * 8 / 7;
-      t.reduced_decode = reduced;
-      std::vector<float>& keep = outputs[reduced];
+      t.reduced_decode = kDecodeModes[m].reduced;
+      t.region_decode = kDecodeModes[m].region;
+      std::vector<float>& keep = outputs[m];
       keep.resize(files.size() * numel);
       std::vector<double> rates, cpu_rates;
       for (int p = 0; p <= passes; ++p) {
@@ -260,50 +270,67 @@ int run_decode(const Args& a) {
         const auto t0 = std::chrono::steady_clock::now();
         const double c0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
         for (size_t k = 0; k < files.size(); ++k) {
-          inq::Rng rng(k * 7919 + static_cast<uint64_t>(p));  // the same crops with and without reduction
+          inq::Rng rng(k * 7919 + static_cast<uint64_t>(p));  // the same crops in every mode
           shrunk += inq::decode_transform(files[k].data(), files[k].size(), t, rng, keep.data() + k * numel) > 1;
         }
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double cs = cpu_now(CLOCK_THREAD_CPUTIME_ID) - c0;
         if (p > 0) rates.push_back(n / s);
         if (p > 0) cpu_rates.push_back(n / cs);
-        if (reduced) reduced_share = static_cast<double>(shrunk) / n;
+        if (m == 1) reduced_share = static_cast<double>(shrunk) / n;
       }
       std::sort(rates.begin(), rates.end());
       std::sort(cpu_rates.begin(), cpu_rates.end());
-      rate[reduced] = rates[rates.size() / 2];
-      cpu_rate[reduced] = cpu_rates[cpu_rates.size() / 2];
+      rate[m] = rates[rates.size() / 2];
+      cpu_rate[m] = cpu_rates[cpu_rates.size() / 2];
     }
-    // Outputs of the last pass, same crops: the difference in 8-bit grey levels (std undone).
-    double abs_sum = 0, sq_sum = 0;
-    for (size_t i = 0; i < outputs[0].size(); ++i) {
-      const double d = (outputs[0][i] - outputs[1][i]) * inq::kImageNetStd[(i / (size_t(crop) * crop)) % 3] * 255.0;
-      abs_sum += std::abs(d);
-      sq_sum += d * d;
-    }
-    const double mad = abs_sum / static_cast<double>(outputs[0].size());
-    const double mse = sq_sum / static_cast<double>(outputs[0].size());
-    const double psnr = mse > 0 ? 10.0 * std::log10(255.0 * 255.0 / mse) : 0.0;
+    // Outputs of the last pass, same crops: the difference in 8-bit grey levels (std undone) of
+    // mode m against mode m - 1.
+    auto compare = [&](int m, double* mad, double* psnr, double* max_abs) {
+      double abs_sum = 0, sq_sum = 0;
+      *max_abs = 0;
+      for (size_t i = 0; i < outputs[m].size(); ++i) {
+        const double d =
+            (outputs[m - 1][i] - outputs[m][i]) * inq::kImageNetStd[(i / (size_t(crop) * crop)) % 3] * 255.0;
+        abs_sum += std::abs(d);
+        sq_sum += d * d;
+        *max_abs = std::max(*max_abs, std::abs(d));
+      }
+      *mad = abs_sum / static_cast<double>(outputs[m].size());
+      const double mse = sq_sum / static_cast<double>(outputs[m].size());
+      *psnr = mse > 0 ? 10.0 * std::log10(255.0 * 255.0 / mse) : 0.0;
+    };
+    double mad = 0, psnr = 0, max_abs = 0, region_max_abs = 0, unused = 0;
+    compare(1, &mad, &psnr, &max_abs);
+    compare(2, &unused, &unused, &region_max_abs);
     nlohmann::ordered_json j{{"tool", "inq"},         {"what", "decode"},         {"transform", train ? "train" : "eval"},
                              {"threads", 1},          {"files", files.size()},    {"full_images_per_second", rate[0]},
                              {"reduced_images_per_second", rate[1]}, {"full_images_per_cpu_second", cpu_rate[0]},
                              {"reduced_images_per_cpu_second", cpu_rate[1]}, {"reduced_share", reduced_share},
                              {"mean_abs_diff_grey", mad}, {"psnr_db", psnr}};
-    print_line(a, j,
-               std::string("  ") + (train ? "train (RandomResizedCrop+flip)" : "eval (resize+centre crop)") +
-                   ", 1 thread: full decode " + fmt("%.1f", rate[0]) + " img/s, reduced " + fmt("%.1f", rate[1]) +
-                   " img/s; per CPU-second " + fmt("%.1f", cpu_rate[0]) + " and " + fmt("%.1f", cpu_rate[1]) + " (x" +
-                   fmt("%.2f", cpu_rate[1] / cpu_rate[0]) + ", reduced on " + fmt("%.0f", 100 * reduced_share) +
-                   "% of images); output difference " + fmt("%.2f", mad) + " grey levels mean, PSNR " +
-                   fmt("%.1f", psnr) + " dB");
+    std::string text = std::string("  ") + (train ? "train (RandomResizedCrop+flip)" : "eval (resize+centre crop)") +
+                       ", 1 thread: full decode " + fmt("%.1f", rate[0]) + " img/s, reduced " + fmt("%.1f", rate[1]) +
+                       " img/s; per CPU-second " + fmt("%.1f", cpu_rate[0]) + " and " + fmt("%.1f", cpu_rate[1]) +
+                       " (x" + fmt("%.2f", cpu_rate[1] / cpu_rate[0]) + ", reduced on " +
+                       fmt("%.0f", 100 * reduced_share) + "% of images); output difference " + fmt("%.2f", mad) +
+                       " grey levels mean, PSNR " + fmt("%.1f", psnr) + " dB";
+    j["region_images_per_second"] = rate[2];
+    j["region_images_per_cpu_second"] = cpu_rate[2];
+    j["region_vs_reduced_max_abs_diff_grey"] = region_max_abs;
+    text += std::string("\n  ") + (train ? "train" : "eval") + ", region decode (libjpeg direct" +
+            (train ? ", crop box only" : "") + ", scaled as reduced): " + fmt("%.1f", rate[2]) + " img/s, " +
+            fmt("%.1f", cpu_rate[2]) + " per CPU-second (x" + fmt("%.2f", cpu_rate[2] / cpu_rate[1]) +
+            " of reduced); largest output difference to reduced " + fmt("%.3g", region_max_abs) + " grey levels";
+    print_line(a, j, text);
   }
   const int max_workers = a.threads ? a.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  for (const bool reduced : {false, true})
+  for (const DecodeMode& mode : kDecodeModes)
     for (int w = 1; w <= max_workers; ++w) {
       inq::ImageNetOptions o;
       o.index.root = a.data;
       o.transform.crop = crop;
-      o.transform.reduced_decode = reduced;
+      o.transform.reduced_decode = mode.reduced;
+      o.transform.region_decode = mode.region;
       inq::LoaderOptions lo;
       lo.batch_size = a.batch;
       lo.drop_last = false;
@@ -324,13 +351,14 @@ int run_decode(const Args& a) {
       std::sort(rates.begin(), rates.end());
       std::sort(cpu_rates.begin(), cpu_rates.end());
       const double r = rates[rates.size() / 2], cr = cpu_rates[cpu_rates.size() / 2];
-      nlohmann::ordered_json j{{"tool", "inq"}, {"what", "loader"}, {"transform", "train"}, {"reduced", reduced},
-                               {"workers", w},  {"batch", a.batch}, {"images_per_second", r},
+      nlohmann::ordered_json j{{"tool", "inq"},       {"what", "loader"},      {"transform", "train"},
+                               {"mode", mode.name},   {"reduced", mode.reduced}, {"region", mode.region},
+                               {"workers", w},        {"batch", a.batch},      {"images_per_second", r},
                                {"images_per_cpu_second", cr}};
       print_line(a, j,
-                 "  loader, train transform, " + std::string(reduced ? "reduced" : "full") + " decode, " +
-                     std::to_string(w) + " worker" + (w > 1 ? "s" : "") + ": " + fmt("%.1f", r) + " img/s, " +
-                     fmt("%.1f", cr) + " per CPU-second");
+                 "  loader, train transform, " + std::string(mode.name) + " decode, " + std::to_string(w) +
+                     " worker" + (w > 1 ? "s" : "") + ": " + fmt("%.1f", r) + " img/s, " + fmt("%.1f", cr) +
+                     " per CPU-second");
     }
   return 0;
 }

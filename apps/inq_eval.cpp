@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/cli.h"
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/io/atomic_file.h"
@@ -53,42 +54,14 @@ struct BadInput : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "inq_eval: %s\n%s", msg.c_str(), kUsage);
-  std::exit(2);
-}
-
 Args parse_args(int argc, char** argv) {
+  const cli::Parser parser("inq_eval", kUsage);
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      if (i + 1 >= argc) usage_error(std::string(flag) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (arg == "--set") {
-      a.sets.push_back(value("--set"));
-    } else if (arg.rfind("--set=", 0) == 0) {
-      a.sets.push_back(arg.substr(6));
-    } else if (arg == "--json") {
-      a.json = value("--json");
-    } else if (arg == "--input") {
-      a.input = value("--input");
-    } else if (arg == "--dump-logits") {
-      a.dump = value("--dump-logits");
-    } else if (!arg.empty() && arg[0] == '-') {
-      usage_error("unknown option " + arg);
-    } else if (a.config.empty()) {
-      a.config = arg;
-    } else {
-      usage_error("more than one config given: " + a.config + " and " + arg);
-    }
-  }
-  if (a.config.empty()) usage_error("no config given");
-  if (!a.dump.empty() && a.input.empty()) usage_error("--dump-logits needs --input");
+  cli::ConfigArgs c = parser.parse(argc, argv, {{"--json", &a.json}, {"--input", &a.input}, {"--dump-logits", &a.dump}});
+  a.config = std::move(c.config);
+  a.sets = std::move(c.sets);
+  if (a.config.empty()) parser.fail("no config given");
+  if (!a.dump.empty() && a.input.empty()) parser.fail("--dump-logits needs --input");
   return a;
 }
 

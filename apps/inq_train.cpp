@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli.h"
 #include "core/config.h"
 #include "core/train/trainer.h"
 
@@ -36,47 +37,23 @@ struct Args {
   long long stop_after_steps = -1;
 };
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "inq_train: %s\n%s", msg.c_str(), kUsage);
-  std::exit(2);
-}
-
 Args parse_args(int argc, char** argv) {
+  const inq::cli::Parser parser("inq_train", kUsage);
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      if (i + 1 >= argc) usage_error(std::string(flag) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (arg == "--set") {
-      a.sets.push_back(value("--set"));
-    } else if (arg.rfind("--set=", 0) == 0) {
-      a.sets.push_back(arg.substr(6));
-    } else if (arg == "--out") {
-      a.out = value("--out");
-    } else if (arg == "--resume") {
-      a.resume = value("--resume");
-    } else if (arg == "--stop-after-steps") {
-      const std::string v = value("--stop-after-steps");
-      char* end = nullptr;
-      a.stop_after_steps = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || a.stop_after_steps < 0) usage_error("--stop-after-steps needs an integer >= 0");
-    } else if (!arg.empty() && arg[0] == '-') {
-      usage_error("unknown option " + arg);
-    } else if (a.config.empty()) {
-      a.config = arg;
-    } else {
-      usage_error("more than one config given: " + a.config + " and " + arg);
-    }
+  std::string stop_after;
+  inq::cli::ConfigArgs c =
+      parser.parse(argc, argv, {{"--out", &a.out}, {"--resume", &a.resume}, {"--stop-after-steps", &stop_after}});
+  a.config = std::move(c.config);
+  a.sets = std::move(c.sets);
+  if (!stop_after.empty()) {
+    char* end = nullptr;
+    a.stop_after_steps = std::strtoll(stop_after.c_str(), &end, 10);
+    if (*end != '\0' || a.stop_after_steps < 0) parser.fail("--stop-after-steps needs an integer >= 0");
   }
-  if (a.config.empty() && a.resume.empty()) usage_error("no config given");
+  if (a.config.empty() && a.resume.empty()) parser.fail("no config given");
   if (!a.resume.empty() && !a.out.empty() &&
       std::filesystem::path(a.resume).lexically_normal() != std::filesystem::path(a.out).lexically_normal())
-    usage_error("--out and --resume name different directories");
+    parser.fail("--out and --resume name different directories");
   return a;
 }
 

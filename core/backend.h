@@ -32,6 +32,15 @@ class Backend {
   // runs asynchronously; the heap elsewhere. Throws std::bad_alloc when none is left.
   virtual void* allocate_host(size_t bytes) { return ::operator new(bytes); }
   virtual void free_host(void* p) noexcept { ::operator delete(p); }
+  // Uploads that overlap compute (CUDA: a copy stream of its own). stream_position() marks the work
+  // issued so far; copy_from_host_after(position, ...) starts the copy once the work up to that mark
+  // is done, not waiting for work issued after it, and work issued after the call waits for the copy.
+  // Position 0 waits for nothing. Elsewhere both are plain, in-order copies.
+  virtual uint64_t stream_position() { return 0; }
+  virtual void copy_from_host_after(uint64_t position, void* dst, const void* host_src, size_t bytes) {
+    (void)position;
+    copy_from_host(dst, host_src, bytes);
+  }
 
   // --- ops: semantics are those of the reference kernels in core/ref/ ---
   virtual void conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) = 0;
@@ -50,6 +59,18 @@ class Backend {
   virtual void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
                                const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                                float* dbeta) = 0;
+  // Training BatchNorm split where synchronised BatchNorm all-reduces (core/ref/batchnorm2d_ref.h):
+  // local mean, centred second moment about a given mean, statistics finish with the global count
+  // (normalisation is then fwd_eval with the global mean and biased variance), backward sums, dx.
+  virtual void batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) = 0;
+  virtual void batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) = 0;
+  virtual void batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum,
+                                      float eps, float* running_mean, float* running_var, float* save_invstd) = 0;
+  virtual void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                                    const float* save_invstd, float* sum_dy, float* sum_dy_xhat) = 0;
+  virtual void batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                  const float* save_mean, const float* save_invstd, const float* sum_dy,
+                                  const float* sum_dy_xhat, float* dx) = 0;
 
   virtual void relu_fwd(int64_t n, const float* x, float* y) = 0;
   virtual void relu_bwd(int64_t n, const float* y, const float* dy, float* dx) = 0;

@@ -89,6 +89,25 @@ void CpuBackend::batchnorm2d_bwd(int n, int c, int hw, const float* x, const flo
                                  float* dbeta) {
   ref::batchnorm2d_bwd_ref(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
+void CpuBackend::batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) {
+  ref::batchnorm2d_fwd_mean_ref(n, c, hw, x, mean);
+}
+void CpuBackend::batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) {
+  ref::batchnorm2d_fwd_var_ref(n, c, hw, x, mean, var);
+}
+void CpuBackend::batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum,
+                                        float eps, float* running_mean, float* running_var, float* save_invstd) {
+  ref::batchnorm2d_fwd_finish_ref(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd);
+}
+void CpuBackend::batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                                      const float* save_invstd, float* sum_dy, float* sum_dy_xhat) {
+  ref::batchnorm2d_bwd_sums_ref(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
+}
+void CpuBackend::batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                    const float* save_mean, const float* save_invstd, const float* sum_dy,
+                                    const float* sum_dy_xhat, float* dx) {
+  ref::batchnorm2d_bwd_dx_ref(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx);
+}
 void CpuBackend::relu_fwd(int64_t n, const float* x, float* y) { ref::relu_fwd_ref(n, x, y); }
 void CpuBackend::relu_bwd(int64_t n, const float* y, const float* dy, float* dx) { ref::relu_bwd_ref(n, y, dy, dx); }
 void CpuBackend::maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {

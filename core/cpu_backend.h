@@ -36,6 +36,15 @@ class CpuBackend final : public Backend {
   void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
                        const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                        float* dbeta) override;
+  void batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) override;
+  void batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) override;
+  void batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum, float eps,
+                              float* running_mean, float* running_var, float* save_invstd) override;
+  void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                            const float* save_invstd, float* sum_dy, float* sum_dy_xhat) override;
+  void batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                          const float* save_mean, const float* save_invstd, const float* sum_dy,
+                          const float* sum_dy_xhat, float* dx) override;
   void relu_fwd(int64_t n, const float* x, float* y) override;
   void relu_bwd(int64_t n, const float* y, const float* dy, float* dx) override;
   void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) override;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 namespace inq {
 
 class Rng;
+class Communicator;
 
 // How a parameter or buffer is initialised (torchvision's choices for each model).
 struct Init {
@@ -38,12 +40,28 @@ struct Param {
 
 // Execution context of one forward/backward pass.
 struct Context {
+  explicit Context(Backend& be, bool train = true, uint64_t step_seed = 0)
+      : backend(be), training(train), seed(step_seed) {}
+
   Backend& backend;
   bool training = true;
   uint64_t seed = 0;          // dropout stream seed for this step
   uint64_t rng_counter = 0;   // advanced by each dropout layer
   uint64_t next_seed() { return seed * 1000003ull + (++rng_counter); }
+  // Data parallelism. grad_ready (may be empty) is called by every layer for each parameter whose
+  // gradient backward has just written, so its all-reduce can start while backward goes on.
+  std::function<void(Param&)> grad_ready;
+  // Synchronised BatchNorm: when set, training-mode BatchNorm reduces its batch statistics (and
+  // their gradients) over these ranks; null: per-rank statistics.
+  Communicator* sync_batchnorm = nullptr;
 };
+
+// Tells ctx.grad_ready that the gradients of `params` (null entries skipped) are written.
+inline void grads_ready(Context& ctx, std::initializer_list<Param*> params) {
+  if (!ctx.grad_ready) return;
+  for (Param* p : params)
+    if (p) ctx.grad_ready(*p);
+}
 
 class Module {
  public:

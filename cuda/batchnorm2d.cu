@@ -6,6 +6,10 @@
 // Statistics: sums of d = x - K and d^2, in float within a float4 and in double across items. K is
 // the mean of one sample per thread, close enough to the channel mean that E[d^2] - E[d]^2 loses
 // nothing even when a single value is a far outlier.
+//
+// Synchronised BatchNorm's split pass (all-reduces between the launches) uses the same
+// block-per-channel reductions for its statistics and sums (the variance about the given global
+// mean, in a second sweep), a tiny per-channel finish, and an element-wise dx.
 #include "cuda/batchnorm2d.h"
 
 #include <algorithm>
@@ -250,6 +254,133 @@ __global__ void batchnorm2d_fwd_eval_kernel(int64_t planes, int c, int hw, const
   }
 }
 
+// Synchronised BatchNorm's statistics, one block per channel: the mean of x (kCentred false) or
+// of (x - center[ci])^2. Zero padding of V == 1 items is skipped (it is not 0 once centred).
+template <int V, bool kCentred>
+__global__ void __launch_bounds__(kBlock)
+    batchnorm2d_moment_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ center,
+                              float* __restrict__ out) {
+  const int ci = blockIdx.x;
+  const int64_t per = hw / V, total = int64_t(n) * per, step = blockDim.x;
+  const float m = kCentred ? center[ci] : 0.0f;
+  double s = 0.0;
+  Cursor cur(per, threadIdx.x, step);
+  for (int64_t j = threadIdx.x; j < total; j += kUnroll * step) {
+    float4 v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (j + u * step < total) v[u] = load_item<V>(x + cur.offset<V>(c, ci, hw));
+      cur.advance();
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (j + u * step >= total) break;
+      const float d0 = v[u].x - m, d1 = v[u].y - m, d2 = v[u].z - m, d3 = v[u].w - m;
+      if constexpr (V == 4) {
+        if constexpr (kCentred)
+          s += double((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3));
+        else
+          s += double((d0 + d1) + (d2 + d3));
+      } else {
+        s += kCentred ? double(d0) * double(d0) : double(d0);
+      }
+    }
+  }
+  const double2 sum = block_sum2(s, 0.0);
+  if (threadIdx.x == 0) out[ci] = float(sum.x / double(int64_t(n) * hw));
+}
+
+__global__ void batchnorm2d_fwd_finish_kernel(int c, double count, const float* __restrict__ mean,
+                                              const float* __restrict__ var, float momentum, float eps,
+                                              float* __restrict__ running_mean, float* __restrict__ running_var,
+                                              float* __restrict__ save_invstd) {
+  const int ci = blockIdx.x * blockDim.x + threadIdx.x;
+  if (ci >= c) return;
+  const double v = double(var[ci]), mom = double(momentum);
+  save_invstd[ci] = float(1.0 / sqrt(v + double(eps)));
+  if (running_mean) running_mean[ci] = float((1.0 - mom) * double(running_mean[ci]) + mom * double(mean[ci]));
+  if (running_var) running_var[ci] = float((1.0 - mom) * double(running_var[ci]) + mom * (v * count / (count - 1.0)));
+}
+
+// The first sweep of batchnorm2d_bwd_kernel on its own: sums of dy and dy * xhat.
+template <int V>
+__global__ void __launch_bounds__(kBlock)
+    batchnorm2d_bwd_sums_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ dy,
+                                const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
+                                float* __restrict__ sum_dy, float* __restrict__ sum_dy_xhat) {
+  const int ci = blockIdx.x;
+  const int64_t per = hw / V, total = int64_t(n) * per, step = blockDim.x;
+  const float meanf = save_mean[ci];
+  double s_dy = 0.0, s_dyx = 0.0;
+  Cursor cur(per, threadIdx.x, step);
+  for (int64_t j = threadIdx.x; j < total; j += kUnroll * step) {
+    float4 xv[kUnroll], gv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (j + u * step < total) {
+        const int64_t off = cur.offset<V>(c, ci, hw);
+        xv[u] = load_item<V>(x + off);
+        gv[u] = load_item<V>(dy + off);
+      }
+      cur.advance();
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (j + u * step >= total) break;
+      s_dy += double((gv[u].x + gv[u].y) + (gv[u].z + gv[u].w));
+      s_dyx += double((gv[u].x * (xv[u].x - meanf) + gv[u].y * (xv[u].y - meanf)) +
+                      (gv[u].z * (xv[u].z - meanf) + gv[u].w * (xv[u].w - meanf)));
+    }
+  }
+  const double2 s = block_sum2(s_dy, s_dyx);
+  if (threadIdx.x == 0) {
+    sum_dy[ci] = float(s.x);
+    sum_dy_xhat[ci] = float(s.y * double(save_invstd[ci]));
+  }
+}
+
+// Element-wise dx from the (all-reduced) sums, over planes like the eval kernel.
+template <int V>
+__global__ void batchnorm2d_bwd_dx_kernel(int64_t planes, int c, int hw, double count, const float* x,
+                                          const float* dy, const float* __restrict__ gamma,
+                                          const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
+                                          const float* __restrict__ sum_dy, const float* __restrict__ sum_dy_xhat,
+                                          float* dx) {
+  const int64_t per = hw / V;
+  for (int64_t pl = blockIdx.y; pl < planes; pl += gridDim.y) {
+    const int ci = int(pl % c);
+    const double invstd = double(save_invstd[ci]);
+    const float meanf = save_mean[ci];
+    const float a = float((gamma ? double(gamma[ci]) : 1.0) * invstd);
+    const float b = float(double(sum_dy[ci]) / count);
+    const float f = float(invstd * double(sum_dy_xhat[ci]) / count);
+    const float* xp = x + pl * hw;
+    const float* gp = dy + pl * hw;
+    float* dxp = dx + pl * hw;
+    for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < per; k += int64_t(gridDim.x) * blockDim.x) {
+      const float4 xv = load_item<V>(xp + k * V), gv = load_item<V>(gp + k * V);
+      float4 r;
+      r.x = a * (gv.x - b - (xv.x - meanf) * f);
+      r.y = a * (gv.y - b - (xv.y - meanf) * f);
+      r.z = a * (gv.z - b - (xv.z - meanf) * f);
+      r.w = a * (gv.w - b - (xv.w - meanf) * f);
+      store_item<V>(dxp + k * V, r);
+    }
+  }
+}
+
+// Grid of the element-wise kernels: block rows walk planes, small planes get small blocks.
+struct PlaneGrid {
+  dim3 grid;
+  int threads;
+};
+PlaneGrid plane_grid(int64_t planes, int64_t per) {
+  const int threads = int(std::clamp<int64_t>((per + 31) / 32 * 32, 32, 256));
+  const int gy = int(std::min<int64_t>(planes, 65535));
+  const int gx = int(std::max<int64_t>(1, std::min<int64_t>((per + threads - 1) / threads, 8192 / gy)));
+  return {dim3(gx, gy), threads};
+}
+
 }  // namespace
 
 void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
@@ -307,6 +438,81 @@ void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, cons
   else
     batchnorm2d_bwd_kernel<1>
         <<<c, kBlock, 0, stream>>>(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  INQ_LAUNCH_CHECK();
+}
+
+namespace {
+
+void check_stat_count(int n, int hw) {
+  const int64_t count = int64_t(n) * hw;
+  if (count < 1)
+    throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
+                                std::to_string(count));
+}
+
+template <bool kCentred>
+void launch_moment(int n, int c, int hw, const float* x, const float* center, float* out, cudaStream_t stream) {
+  check_stat_count(n, hw);
+  if (c <= 0) return;
+  if (hw % 4 == 0 && aligned16(x))
+    batchnorm2d_moment_kernel<4, kCentred><<<c, kBlock, 0, stream>>>(n, c, hw, x, center, out);
+  else
+    batchnorm2d_moment_kernel<1, kCentred><<<c, kBlock, 0, stream>>>(n, c, hw, x, center, out);
+  INQ_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean, cudaStream_t stream) {
+  launch_moment<false>(n, c, hw, x, nullptr, mean, stream);
+}
+
+void batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var, cudaStream_t stream) {
+  launch_moment<true>(n, c, hw, x, mean, var, stream);
+}
+
+void batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum, float eps,
+                            float* running_mean, float* running_var, float* save_invstd, cudaStream_t stream) {
+  if (count < 2)
+    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
+                                std::to_string(count));
+  if (c <= 0) return;
+  batchnorm2d_fwd_finish_kernel<<<(c + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
+      c, double(count), mean, var, momentum, eps, running_mean, running_var, save_invstd);
+  INQ_LAUNCH_CHECK();
+}
+
+void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                          const float* save_invstd, float* sum_dy, float* sum_dy_xhat, cudaStream_t stream) {
+  if (c <= 0) return;
+  if (int64_t(n) * hw <= 0) {
+    CUDA_CHECK(cudaMemsetAsync(sum_dy, 0, sizeof(float) * size_t(c), stream));
+    CUDA_CHECK(cudaMemsetAsync(sum_dy_xhat, 0, sizeof(float) * size_t(c), stream));
+    return;
+  }
+  if (hw % 4 == 0 && aligned16(x) && aligned16(dy))
+    batchnorm2d_bwd_sums_kernel<4>
+        <<<c, kBlock, 0, stream>>>(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
+  else
+    batchnorm2d_bwd_sums_kernel<1>
+        <<<c, kBlock, 0, stream>>>(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
+  INQ_LAUNCH_CHECK();
+}
+
+void batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                        const float* save_mean, const float* save_invstd, const float* sum_dy, const float* sum_dy_xhat,
+                        float* dx, cudaStream_t stream) {
+  const int64_t planes = int64_t(n) * c;
+  if (planes <= 0 || hw <= 0) return;
+  const bool vec = hw % 4 == 0 && aligned16(x) && aligned16(dy) && aligned16(dx);
+  const PlaneGrid g = plane_grid(planes, vec ? hw / 4 : hw);
+  const double count = double(int64_t(n) * hw);
+  if (vec)
+    batchnorm2d_bwd_dx_kernel<4><<<g.grid, g.threads, 0, stream>>>(planes, c, hw, count, x, dy, gamma, save_mean,
+                                                                   save_invstd, sum_dy, sum_dy_xhat, dx);
+  else
+    batchnorm2d_bwd_dx_kernel<1><<<g.grid, g.threads, 0, stream>>>(planes, c, hw, count, x, dy, gamma, save_mean,
+                                                                   save_invstd, sum_dy, sum_dy_xhat, dx);
   INQ_LAUNCH_CHECK();
 }
 

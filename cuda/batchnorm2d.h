@@ -23,4 +23,21 @@ void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gam
 void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma, const float* save_mean,
                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, cudaStream_t stream);
 
+// The training pass split where synchronised BatchNorm all-reduces (semantics of the *_ref functions
+// of core/ref/batchnorm2d_ref.h). Per-channel mean of x (one block per channel); throws
+// std::invalid_argument when n*hw < 1.
+void batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean, cudaStream_t stream);
+// Per-channel mean of (x - mean)^2 about the given mean (two passes: no E[x^2] - E[x]^2 cancellation).
+void batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var, cudaStream_t stream);
+// save_invstd from the global biased variance; running statistics (may be nullptr) with the global count.
+void batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum, float eps,
+                            float* running_mean, float* running_var, float* save_invstd, cudaStream_t stream);
+// Per-channel sums of dy and dy * xhat (one block per channel).
+void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                          const float* save_invstd, float* sum_dy, float* sum_dy_xhat, cudaStream_t stream);
+// dx from given sums (element-wise); gamma may be nullptr (1).
+void batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                        const float* save_mean, const float* save_invstd, const float* sum_dy, const float* sum_dy_xhat,
+                        float* dx, cudaStream_t stream);
+
 }  // namespace inq::cuda

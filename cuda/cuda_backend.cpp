@@ -17,6 +17,7 @@
 #include "cuda/relu.h"
 #include "cuda/sgd.h"
 #include "cuda/softmax_xent.h"
+#include "cuda/upload_stream.h"
 
 namespace inq::cuda {
 namespace {
@@ -83,6 +84,7 @@ CudaBackend::~CudaBackend() { release(); }
 void CudaBackend::release() noexcept {
   DeviceGuard guard(device_);
   if (stream_) CUDA_LOG(cudaStreamSynchronize(stream_));
+  upload_.reset();
   linear_.reset();
   conv_.reset();
   workspace_.reset();
@@ -114,6 +116,21 @@ void* CudaBackend::allocate_host(size_t bytes) {
 
 void CudaBackend::free_host(void* p) noexcept {
   if (p) CUDA_LOG(cudaFreeHost(p));
+}
+
+UploadStream& CudaBackend::uploads() {
+  if (!upload_) upload_ = std::make_unique<UploadStream>(stream_);
+  return *upload_;
+}
+
+uint64_t CudaBackend::stream_position() {
+  DeviceGuard guard(device_);
+  return uploads().mark();
+}
+
+void CudaBackend::copy_from_host_after(uint64_t position, void* dst, const void* host_src, size_t bytes) {
+  DeviceGuard guard(device_);
+  uploads().upload(position, dst, host_src, bytes);
 }
 
 void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
@@ -185,6 +202,25 @@ void CudaBackend::batchnorm2d_bwd(int n, int c, int hw, const float* x, const fl
                                   const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                                   float* dbeta) {
   cuda::batchnorm2d_bwd(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, stream_);
+}
+void CudaBackend::batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) {
+  cuda::batchnorm2d_fwd_mean(n, c, hw, x, mean, stream_);
+}
+void CudaBackend::batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) {
+  cuda::batchnorm2d_fwd_var(n, c, hw, x, mean, var, stream_);
+}
+void CudaBackend::batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum,
+                                         float eps, float* running_mean, float* running_var, float* save_invstd) {
+  cuda::batchnorm2d_fwd_finish(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd, stream_);
+}
+void CudaBackend::batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                                       const float* save_invstd, float* sum_dy, float* sum_dy_xhat) {
+  cuda::batchnorm2d_bwd_sums(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat, stream_);
+}
+void CudaBackend::batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                     const float* save_mean, const float* save_invstd, const float* sum_dy,
+                                     const float* sum_dy_xhat, float* dx) {
+  cuda::batchnorm2d_bwd_dx(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx, stream_);
 }
 void CudaBackend::relu_fwd(int64_t n, const float* x, float* y) { cuda::relu_fwd(n, x, y, stream_); }
 void CudaBackend::relu_bwd(int64_t n, const float* y, const float* dy, float* dx) {

@@ -26,6 +26,7 @@ class DeviceAllocator;
 class Workspace;
 class CudnnConv;
 class CublasLinear;
+class UploadStream;
 
 class CudaBackend final : public Backend {
  public:
@@ -54,6 +55,8 @@ class CudaBackend final : public Backend {
   size_t peak_bytes() const override;
   void* allocate_host(size_t bytes) override;  // pinned (cudaHostAlloc)
   void free_host(void* p) noexcept override;
+  uint64_t stream_position() override;
+  void copy_from_host_after(uint64_t position, void* dst, const void* host_src, size_t bytes) override;
 
   void conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) override;
   void conv2d_bwd_data(const ConvGeom& g, const float* w, const float* dy, float* dx) override;
@@ -69,6 +72,15 @@ class CudaBackend final : public Backend {
   void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
                        const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                        float* dbeta) override;
+  void batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) override;
+  void batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) override;
+  void batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum, float eps,
+                              float* running_mean, float* running_var, float* save_invstd) override;
+  void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
+                            const float* save_invstd, float* sum_dy, float* sum_dy_xhat) override;
+  void batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                          const float* save_mean, const float* save_invstd, const float* sum_dy,
+                          const float* sum_dy_xhat, float* dx) override;
   void relu_fwd(int64_t n, const float* x, float* y) override;
   void relu_bwd(int64_t n, const float* y, const float* dy, float* dx) override;
   void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) override;
@@ -95,6 +107,7 @@ class CudaBackend final : public Backend {
                           int n2) override;
 
  private:
+  UploadStream& uploads();  // the copy stream, created on first use
   void release() noexcept;  // ordered teardown, shared by the destructor and a failed constructor
 
   int device_;
@@ -106,6 +119,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Workspace> workspace_;
   std::unique_ptr<CudnnConv> conv_;
   std::unique_ptr<CublasLinear> linear_;
+  std::unique_ptr<UploadStream> upload_;  // created on first use
 };
 
 // The backend make_backend(Device::CUDA, ...) returns, with default options.

@@ -69,16 +69,21 @@ std::string NcclCommunicator::description() const {
 }
 
 void NcclCommunicator::begin_on_comm_stream() {
-  if (in_flight_) return;
+  // Every time, not once per batch of collectives: a bucket or BatchNorm sum begun while earlier
+  // collectives run must still wait for the compute work that wrote it since.
   CUDA_CHECK(cudaEventRecord(ready_, compute_));
   CUDA_CHECK(cudaStreamWaitEvent(stream_, ready_, 0));
   in_flight_ = true;
 }
 
-void NcclCommunicator::finish(const char* what) {
-  if (!in_flight_) return;
+void NcclCommunicator::order_compute_after_comm() {
   CUDA_CHECK(cudaEventRecord(done_, stream_));
   CUDA_CHECK(cudaStreamWaitEvent(compute_, done_, 0));
+}
+
+void NcclCommunicator::finish(const char* what) {
+  if (!in_flight_) return;
+  order_compute_after_comm();
   in_flight_ = false;
   // Bounded host wait: a dead peer leaves NCCL's kernels spinning, which only the timeout ends.
   Watchdog::Guard guard(*watchdog_, what);
@@ -94,8 +99,11 @@ void NcclCommunicator::finish(const char* what) {
 }
 
 void NcclCommunicator::all_reduce_mean(float* data, int64_t n) {
+  // Stream-ordered, no host wait: synchronised BatchNorm calls this in every layer, and a host
+  // wait there would drain the GPU's queue each time. The next finish() (the gradients' wait at
+  // the end of the step) waits, bounded by the timeout, for this one too.
   start_all_reduce_mean(data, n);
-  wait_all_reduces();
+  order_compute_after_comm();
 }
 
 void NcclCommunicator::broadcast(float* data, int64_t n, int root) {

@@ -42,7 +42,8 @@ class NcclCommunicator final : public Communicator {
 
  private:
   void begin_on_comm_stream();  // comm stream waits for the compute stream's work so far
-  void finish(const char* what);  // compute stream waits for the comm stream; host waits, bounded
+  void order_compute_after_comm();  // compute stream waits for the comm stream's work so far
+  void finish(const char* what);  // order_compute_after_comm, then the host waits, bounded
 
   MpiCommunicator mpi_;
   int device_;

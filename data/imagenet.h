@@ -7,6 +7,12 @@
 // centre crop crop×crop. Both normalise with the ImageNet mean/std to CHW float RGB.
 // Reduced-size JPEG decoding (libjpeg's DCT scaling by 1/2, 1/4, 1/8) is used when the region that
 // will be resized still has at least crop (train) or resize (eval) pixels on each side after it.
+// Region decoding: JPEGs are decoded with libjpeg directly (data/jpeg_region_decode.h), training
+// ones only in the RandomResizedCrop box, evaluation ones whole; the pixels are those of OpenCV's
+// decode (cropped), so the samples are the same bit for bit, for less work (rows below the box are
+// not decoded, columns beside it not transformed, and OpenCV's RGB-to-BGR pass is saved). CMYK and
+// other unusual JPEGs, and files with corrupt-data warnings, go through OpenCV's decode as before
+// (which accepts the latter, as libjpeg does, printing libjpeg's warning).
 //
 // Bad files (empty, truncated, undecodable, unreadable, not JPEG/PNG by content) are logged once
 // with their path, counted, and replaced by another sample drawn from the sample's rng, so the
@@ -32,6 +38,7 @@ struct ImageTransform {
   double scale_min = 0.08, scale_max = 1.0;            // RandomResizedCrop area share
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;  // and aspect ratio (w/h)
   bool reduced_decode = true;
+  bool region_decode = true;    // JPEGs through libjpeg directly, train: only the crop box (same pixels)
 };
 
 struct ImageNetOptions {

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libopenblas-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
-  libopencv-dev
+  libopencv-dev libjpeg62-turbo-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   python3-numpy python3-torch python3-torchvision python3-matplotlib

@@ -86,6 +86,7 @@ Result train(Communicator& comm, uint64_t init_seed) {
     be.copy_from_host(x.data(), images.data() + first * chw, static_cast<size_t>(per_rank * chw) * sizeof(float));
     std::copy(all_labels.begin() + first, all_labels.begin() + first + per_rank, labels.begin());
     Context ctx{be, true, 0};
+    ctx.grad_ready = dp.grad_ready_hook();  // buckets start during backward, as in the trainer
     Tensor logits = net->forward(ctx, x);
     be.softmax_xent_fwd(per_rank, kClasses, logits.data(), labels.data(), 0.0f, probs.data(), loss.data());
     be.softmax_xent_bwd(per_rank, kClasses, probs.data(), labels.data(), 0.0f, dlogits.data());

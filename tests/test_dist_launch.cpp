@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
+#include <stdexcept>
+#include <vector>
 #include <string>
 
 #include "core/comm/comm_factory.h"
@@ -116,6 +119,85 @@ TEST(GradBuckets, TileTheGradientsLastParameterFirst) {
   }
 }
 
+// A communicator that pretends to be one of two ranks and records what it is asked to do.
+class RecordingCommunicator final : public Communicator {
+ public:
+  std::vector<std::string>* log;
+  explicit RecordingCommunicator(std::vector<std::string>* l) : log(l) {}
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  std::string description() const override { return "recording"; }
+  void all_reduce_mean(float*, int64_t) override {}
+  void broadcast(float*, int64_t, int) override {}
+  void start_all_reduce_mean(float* data, int64_t n) override {
+    log->push_back("start " + std::to_string(data - base) + " " + std::to_string(n));
+  }
+  void wait_all_reduces() override { log->push_back("wait"); }
+  void host_all_reduce_sum(double*, int64_t) override {}
+  void host_all_reduce_max(double*, int64_t) override {}
+  void host_broadcast(void*, size_t, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(const std::string& why, int) override { throw std::runtime_error(why); }
+  const float* base = nullptr;
+};
+
+TEST(GradBuckets, OverlapStartsEachBucketOnceDuringBackward) {
+  auto net = make_model(ModelOptions{"resnet8", 10, 1, 28});
+  CpuBackend be(1);
+  net->materialize(be, 0);
+  std::vector<std::string> log;
+  RecordingCommunicator comm(&log);
+  comm.base = net->flat_grads().data();
+  DataParallel dp(comm, *net, 64 << 10);  // 64 KB buckets: several per step
+  ASSERT_GT(dp.buckets().size(), 3u);
+  std::vector<std::string> expected_starts;
+  for (int step = 0; step < 2; ++step) {  // the second step checks that the state was reset
+    log.clear();
+    Context ctx{be, true, 0};
+    auto hook = dp.grad_ready_hook();
+    ASSERT_TRUE(hook);
+    ctx.grad_ready = [&](Param& p) {
+      log.push_back("grad " + std::to_string(p.grad.data() - comm.base));
+      hook(p);
+    };
+    Tensor x = empty(be, {2, 1, 28, 28});
+    be.fill(x.data(), x.numel(), 0.5f);
+    Tensor y = net->forward(ctx, x);
+    Tensor dy = empty(be, y.shape());
+    be.fill(dy.data(), dy.numel(), 0.1f);
+    net->backward(ctx, dy);
+    dp.all_reduce_gradients();
+
+    // Every bucket started once, all before the single wait; the last parameters' buckets start
+    // before backward reaches the first parameter (that is the overlap).
+    std::vector<std::string> starts;
+    size_t first_start = log.size(), last_grad = 0, waits = 0;
+    for (size_t i = 0; i < log.size(); ++i) {
+      if (log[i].rfind("start", 0) == 0) {
+        starts.push_back(log[i]);
+        first_start = std::min(first_start, i);
+      }
+      if (log[i].rfind("grad", 0) == 0) last_grad = i;
+      if (log[i] == "wait") {
+        ++waits;
+        EXPECT_EQ(i, log.size() - 1);
+      }
+    }
+    EXPECT_EQ(waits, 1u);
+    EXPECT_EQ(starts.size(), dp.buckets().size());
+    EXPECT_EQ(std::set<std::string>(starts.begin(), starts.end()).size(), starts.size());
+    EXPECT_LT(first_start, last_grad);
+    EXPECT_EQ(log[last_grad], "grad 0");  // conv1.weight, the first parameter, comes last
+    if (step == 0) expected_starts = starts;
+    EXPECT_EQ(starts, expected_starts);  // the same order every step, as every rank must agree
+  }
+  // A gradient reported twice in one step is a bug in a layer, not something to all-reduce twice.
+  Param& last = *net->entries().front().param;
+  auto hook = dp.grad_ready_hook();
+  hook(last);
+  EXPECT_THROW(hook(last), std::logic_error);
+}
+
 TEST(DistributedConfig, DefaultsAndErrors) {
   auto read = [](nlohmann::json extra) {
     nlohmann::json j = {{"device", "cpu"}, {"model", {{"name", "resnet8"}}}};
@@ -133,7 +215,9 @@ TEST(DistributedConfig, DefaultsAndErrors) {
   EXPECT_EQ(d.resolved["distributed"]["bucket_mb"], 25);
   EXPECT_THROW(read({{"distributed", {{"backend", "gloo"}}}}), ConfigError);
   EXPECT_THROW(read({{"distributed", {{"timeout_s", 0}}}}), ConfigError);
-  EXPECT_THROW(read({{"distributed", {{"sync_batchnorm", true}}}}), ConfigError);  // not implemented: unknown key
+  EXPECT_FALSE(plain.distributed.sync_batchnorm);
+  EXPECT_TRUE(read({{"distributed", {{"sync_batchnorm", true}}}}).distributed.sync_batchnorm);
+  EXPECT_THROW(read({{"distributed", {{"sync_batchnorm", "yes"}}}}), ConfigError);
 }
 
 TEST(MaskHash, Fnv1aKnownValues) {

@@ -132,5 +132,30 @@ TEST(DistTrain, HungRankEndsTheJobWithinTheTimeout) {
   EXPECT_TRUE(fs::exists(run / "checkpoint.safetensors"));
 }
 
+TEST(DistTrain, MidEpochCheckpointResumesOnlyWithTheSameRankCount) {
+  REQUIRE_MPI();
+  const fs::path dir = test::make_temp_dir("dist_ranks_");
+  const fs::path cfg = write_config(dir, R"(, "train": {"epochs": 1, "batch_size": 16})");
+  const fs::path run = dir / "run";
+  int code = 0;
+  std::string out = test::run_command(kMpirun + "-np 2 " + kBin + "inq_train " + cfg.string() + " --out " + run.string() +
+                                          " --stop-after-steps 3 2>&1",
+                                      &code);
+  ASSERT_EQ(code, 130) << out;
+  SafeTensorsFile ck((run / "checkpoint.safetensors").string());
+  EXPECT_EQ(ck.metadata().at("inq.world_size"), "2");
+  EXPECT_EQ(ck.metadata().at("inq.batch"), "3");
+  const std::string before = test::file_contents(run / "checkpoint.safetensors");
+  // One process cannot continue the 2 ranks' shards of that epoch: refused, checkpoint untouched.
+  out = test::run_command(kBin + "inq_train --resume " + run.string() + " 2>&1", &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("resume it with 2 rank(s) (this run has 1)"), std::string::npos) << out;
+  EXPECT_EQ(test::file_contents(run / "checkpoint.safetensors"), before);
+  // Two ranks finish it.
+  out = test::run_command(kMpirun + "-np 2 " + kBin + "inq_train --resume " + run.string() + " 2>&1", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(fs::exists(run / "model.safetensors"));
+}
+
 }  // namespace
 }  // namespace inq

@@ -55,6 +55,8 @@ TEST(ImageNetConfigs, ReadWithThePapersSettings) {
     EXPECT_EQ(s.data.dataset, "imagenet");
     EXPECT_FALSE(s.data.root.empty());
     EXPECT_EQ(s.data.eval_resize, 256);
+    EXPECT_TRUE(s.data.reduced_decode);
+    EXPECT_TRUE(s.data.region_decode);
     EXPECT_EQ(s.init_weights, std::string("pretrained/") + e.model + ".safetensors");
     EXPECT_EQ(s.batch_size, 256);
     EXPECT_EQ(s.optimizer.momentum, 0.9);
@@ -76,6 +78,19 @@ TEST(ImageNetConfigs, ReadWithThePapersSettings) {
   EXPECT_TRUE(std::is_sorted(resnet18_epochs.begin(), resnet18_epochs.end()));
   EXPECT_LT(resnet18_epochs[0], resnet18_epochs[1]);
   EXPECT_LT(resnet18_epochs[2], resnet18_epochs[3]);
+}
+
+TEST(ImageNetConfigs, RegionDecodeIsReadAndBelongsToImageNet) {
+  Config c = Config::load(config_path("resnet18_4bit"));
+  c.apply_override("data.region_decode=false");
+  EXPECT_FALSE(read_train_settings(c, false).data.region_decode);
+  Config f(nlohmann::json::parse(R"({"data": {"dataset": "fashion_mnist", "region_decode": true}})"));
+  try {
+    read_train_settings(f, false);
+    FAIL() << "expected data.region_decode to be refused for fashion_mnist";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("data.region_decode"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ImageNetConfigs, InqTrainWithoutImageNetNamesTheRootAndTheLayouts) {

@@ -35,7 +35,37 @@ uint64_t fnv1a64(const uint8_t* data, size_t n) {
 
 DataParallel::DataParallel(Communicator& comm, Net& net, int64_t bucket_bytes)
     : comm_(comm), net_(net),
-      buckets_(make_grad_buckets(net, std::max<int64_t>(1, bucket_bytes / int64_t(sizeof(float))))) {}
+      buckets_(make_grad_buckets(net, std::max<int64_t>(1, bucket_bytes / int64_t(sizeof(float))))),
+      params_per_bucket_(buckets_.size(), 0),
+      started_(buckets_.size(), 0) {
+  for (const Net::Entry& e : net.entries()) {
+    if (e.is_buffer) continue;
+    size_t b = 0;
+    while (b < buckets_.size() && !(e.offset >= buckets_[b].offset && e.offset < buckets_[b].offset + buckets_[b].size)) ++b;
+    if (b == buckets_.size()) throw std::logic_error("DataParallel: parameter " + e.name + " is in no gradient bucket");
+    param_index_.emplace(e.param, bucket_of_param_.size());
+    bucket_of_param_.push_back(b);
+    ++params_per_bucket_[b];
+  }
+  missing_ = params_per_bucket_;
+  reported_.assign(bucket_of_param_.size(), 0);
+}
+
+std::function<void(Param&)> DataParallel::grad_ready_hook() {
+  if (comm_.world_size() == 1) return {};
+  return [this](Param& p) { grad_ready(p); };
+}
+
+void DataParallel::grad_ready(const Param& p) {
+  const auto it = param_index_.find(&p);
+  if (it == param_index_.end()) throw std::logic_error("DataParallel: gradient of a parameter not in this Net (" + p.name + ")");
+  if (reported_[it->second]) throw std::logic_error("DataParallel: gradient of '" + p.name + "' reported twice in one step");
+  reported_[it->second] = 1;
+  const size_t b = bucket_of_param_[it->second];
+  if (--missing_[b] > 0) return;
+  comm_.start_all_reduce_mean(net_.flat_grads().data() + buckets_[b].offset, buckets_[b].size);
+  started_[b] = 1;
+}
 
 void DataParallel::broadcast_state() {
   comm_.broadcast(net_.flat_params().data(), net_.flat_params().numel(), 0);
@@ -49,8 +79,12 @@ void DataParallel::broadcast_buffers() {
 void DataParallel::all_reduce_gradients() {
   if (comm_.world_size() == 1) return;
   float* g = net_.flat_grads().data();
-  for (const GradBucket& b : buckets_) comm_.start_all_reduce_mean(g + b.offset, b.size);
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    if (!started_[b]) comm_.start_all_reduce_mean(g + buckets_[b].offset, buckets_[b].size);
   comm_.wait_all_reduces();
+  std::fill(started_.begin(), started_.end(), 0);
+  std::fill(reported_.begin(), reported_.end(), 0);
+  missing_ = params_per_bucket_;
 }
 
 void DataParallel::check_masks_equal(const InqState& inq, const std::string& when) {

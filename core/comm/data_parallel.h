@@ -3,7 +3,9 @@
 // (broadcast from rank 0) and apply the same averaged gradient. Works on the Net's flat buffers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/comm/communicator.h"
@@ -29,8 +31,14 @@ class DataParallel {
   // Parameters and buffers (BatchNorm statistics) of rank 0 to every rank.
   void broadcast_state();
   void broadcast_buffers();
-  // Replaces every rank's gradients by their mean over the ranks: buckets from the last parameter
-  // to the first (the order backward produces them), all begun before the first is waited for.
+  // Overlap: a hook for Context::grad_ready. Backward reports each parameter whose gradient it has
+  // written; when a bucket is complete its all-reduce starts at once, while backward goes on. Every
+  // rank runs the same backward, so the buckets start in the same order everywhere, as collectives
+  // must. Empty for world size 1 (nothing to reduce).
+  std::function<void(Param&)> grad_ready_hook();
+  // Replaces every rank's gradients by their mean over the ranks: starts the buckets the hook has
+  // not started (all of them without the hook: last parameter first, the order backward produces
+  // them; parameters backward did not reach), then waits for every bucket. Call once per step.
   void all_reduce_gradients();
   // Throws std::runtime_error on every rank when the INQ masks differ between ranks (compared by a
   // 64-bit hash of the mask bytes against rank 0's); `when` names the moment in the message.
@@ -39,9 +47,16 @@ class DataParallel {
   bool any(bool flag);
 
  private:
+  void grad_ready(const Param& p);
+
   Communicator& comm_;
   Net& net_;
   std::vector<GradBucket> buckets_;
+  // Per step: which parameters backward has reported, how many are still missing per bucket.
+  std::unordered_map<const Param*, size_t> param_index_;
+  std::vector<size_t> bucket_of_param_;
+  std::vector<int> params_per_bucket_, missing_;
+  std::vector<char> reported_, started_;
 };
 
 // Buckets of about `bucket_floats` over the parameters, last parameter first, each a contiguous

@@ -85,6 +85,10 @@ void MpiCommunicator::start_all_reduce_mean(float* data, int64_t n) {
           "MPI_Iallreduce");
   }
   pending_.emplace_back(data, n);
+  // Open MPI advances non-blocking collectives only inside MPI calls: a test per bucket lets the
+  // earlier buckets progress while backward computes the next.
+  int done = 0;
+  check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
 }
 
 void MpiCommunicator::wait_all_reduces() {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "core/comm/communicator.h"
 #include "core/layers/layer_util.h"
 
 namespace inq {
@@ -33,12 +34,29 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   const int n = to_int(x.dim(0), who);
   const int hw = to_int(x.dim(2) * x.dim(3), who);
   ensure_shape(be, y_, x.shape());
+  synced_ = nullptr;
   if (ctx.training) {
     ensure_shape(be, save_mean_, {c_});
     ensure_shape(be, save_invstd_, {c_});
-    be.batchnorm2d_fwd_train(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(),
-                             running_mean_->value.data(), running_var_->value.data(), momentum_, eps_, y_.data(),
-                             save_mean_.data(), save_invstd_.data());
+    Communicator* comm = ctx.sync_batchnorm;
+    if (comm && comm->world_size() > 1) {
+      // Equal per-rank batches (the trainer's are): the mean over the ranks of the local means is
+      // the global mean, and that of the local second moments about it the global biased variance.
+      ensure_shape(be, var_, {c_});
+      be.batchnorm2d_fwd_mean(n, c_, hw, x.data(), save_mean_.data());
+      comm->all_reduce_mean(save_mean_.data(), c_);
+      be.batchnorm2d_fwd_var(n, c_, hw, x.data(), save_mean_.data(), var_.data());
+      comm->all_reduce_mean(var_.data(), c_);
+      be.batchnorm2d_fwd_finish(c_, int64_t(comm->world_size()) * n * hw, save_mean_.data(), var_.data(), momentum_,
+                                eps_, running_mean_->value.data(), running_var_->value.data(), save_invstd_.data());
+      be.batchnorm2d_fwd_eval(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(), save_mean_.data(),
+                              var_.data(), eps_, y_.data());
+      synced_ = comm;
+    } else {
+      be.batchnorm2d_fwd_train(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(),
+                               running_mean_->value.data(), running_var_->value.data(), momentum_, eps_, y_.data(),
+                               save_mean_.data(), save_invstd_.data());
+    }
     if (!one_.defined() || one_.device() != be.device()) {
       one_ = empty(be, {1});
       be.fill(one_.data(), 1, 1.0f);
@@ -59,10 +77,27 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   if (!trained_) throw std::logic_error(who + ": backward needs a training-mode forward");
   require_grad_shape(who, dy.shape(), y_.shape());
   // The kernel always produces dx; BatchNorm is never a network's first layer, so nothing is lost.
-  ensure_shape(ctx.backend, dx_, x_.shape());
-  ctx.backend.batchnorm2d_bwd(to_int(x_.dim(0), who), c_, to_int(x_.dim(2) * x_.dim(3), who), x_.data(), dy.data(),
-                              weight_->value.data(), save_mean_.data(), save_invstd_.data(), dx_.data(),
-                              weight_->grad.data(), bias_->grad.data());
+  Backend& be = ctx.backend;
+  ensure_shape(be, dx_, x_.shape());
+  const int n = to_int(x_.dim(0), who), hw = to_int(x_.dim(2) * x_.dim(3), who);
+  if (synced_) {
+    // dgamma / dbeta are this rank's sums (the gradient all-reduce averages them like any other
+    // gradient); dx needs the means over the global batch, hence the sums' mean over the ranks.
+    ensure_shape(be, sums_, {2 * c_});
+    float* sum_dy = sums_.data();
+    float* sum_dy_xhat = sums_.data() + c_;
+    be.batchnorm2d_bwd_sums(n, c_, hw, x_.data(), dy.data(), save_mean_.data(), save_invstd_.data(), sum_dy,
+                            sum_dy_xhat);
+    be.copy(bias_->grad.data(), sum_dy, sizeof(float) * size_t(c_));
+    be.copy(weight_->grad.data(), sum_dy_xhat, sizeof(float) * size_t(c_));
+    synced_->all_reduce_mean(sums_.data(), 2 * int64_t(c_));
+    be.batchnorm2d_bwd_dx(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(),
+                          save_invstd_.data(), sum_dy, sum_dy_xhat, dx_.data());
+  } else {
+    be.batchnorm2d_bwd(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(), save_invstd_.data(),
+                       dx_.data(), weight_->grad.data(), bias_->grad.data());
+  }
+  grads_ready(ctx, {weight_, bias_});
   return need_dx ? dx_ : Tensor();
 }
 

@@ -16,6 +16,9 @@ class BatchNorm2d : public Module {
   Shape output_shape(const Shape& in) const override;
   // Training: batch statistics, running statistics updated, num_batches_tracked += 1.
   // Eval: running statistics. Backward needs a training-mode forward.
+  // Synchronised (ctx.sync_batchnorm with more than one rank; every rank's batch the same size):
+  // the statistics are those of all ranks' batches together, and backward reduces its sums over
+  // the ranks too, so R ranks with batch B compute what one process with batch R*B computes.
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
 
@@ -29,7 +32,9 @@ class BatchNorm2d : public Module {
   Param *weight_, *bias_, *running_mean_, *running_var_, *num_batches_tracked_;
   std::string desc_;
   bool trained_ = false;  // whether the last forward was in training mode
+  Communicator* synced_ = nullptr;  // the ranks whose statistics the last forward used (sync BN)
   Tensor x_, y_, dx_, save_mean_, save_invstd_;
+  Tensor var_, sums_;  // sync BN: the global biased variance; backward's sums of dy and dy * xhat
   Tensor one_;  // device constant 1, added to num_batches_tracked without a host round trip
 };
 

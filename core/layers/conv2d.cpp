@@ -54,6 +54,7 @@ Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
 Tensor Conv2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape(describe(), dy.shape(), y_.shape());
   ctx.backend.conv2d_bwd_filter(g_, x_.data(), dy.data(), weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
+  grads_ready(ctx, {weight_, bias_});  // before dx: the all-reduce overlaps the data gradient
   if (!need_dx) return {};
   ensure_shape(ctx.backend, dx_, x_.shape());
   ctx.backend.conv2d_bwd_data(g_, weight_->value.data(), dy.data(), dx_.data());

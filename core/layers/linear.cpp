@@ -45,6 +45,7 @@ Tensor Linear::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   if (need_dx) ensure_shape(ctx.backend, dx_, x_.shape());
   ctx.backend.linear_bwd(to_int(dy.dim(0), who), in_, out_, x_.data(), weight_->value.data(), dy.data(),
                          need_dx ? dx_.data() : nullptr, weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
+  grads_ready(ctx, {weight_, bias_});
   return need_dx ? dx_ : Tensor();
 }
 

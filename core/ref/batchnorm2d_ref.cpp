@@ -116,12 +116,122 @@ void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T*
   }
 }
 
+template <typename T>
+void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean) {
+  const int64_t count = int64_t(n) * hw;
+  if (count < 1)
+    throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
+                                std::to_string(count));
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    Acc sum = 0;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) sum += Acc(xp[j]);
+    }
+    mean[ch] = T(sum / Acc(count));
+  }
+}
+
+template <typename T>
+void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T* var) {
+  const int64_t count = int64_t(n) * hw;
+  if (count < 1)
+    throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
+                                std::to_string(count));
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    const Acc m = Acc(mean[ch]);
+    Acc sq = 0;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) {
+        const Acc d = Acc(xp[j]) - m;
+        sq += d * d;
+      }
+    }
+    var[ch] = T(sq / Acc(count));
+  }
+}
+
+template <typename T>
+void batchnorm2d_fwd_finish_ref(int c, int64_t count, const T* mean, const T* var, T momentum, T eps,
+                                T* running_mean, T* running_var, T* save_invstd) {
+  if (count < 2)
+    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
+                                std::to_string(count));
+  const Acc mom = Acc(momentum);
+  for (int ch = 0; ch < c; ++ch) {
+    const Acc v = Acc(var[ch]);
+    save_invstd[ch] = T(Acc(1) / std::sqrt(v + Acc(eps)));
+    if (running_mean) running_mean[ch] = T((Acc(1) - mom) * Acc(running_mean[ch]) + mom * Acc(mean[ch]));
+    if (running_var) {
+      const Acc unbiased = v * Acc(count) / Acc(count - 1);
+      running_var[ch] = T((Acc(1) - mom) * Acc(running_var[ch]) + mom * unbiased);
+    }
+  }
+}
+
+template <typename T>
+void batchnorm2d_bwd_sums_ref(int n, int c, int hw, const T* x, const T* dy, const T* save_mean,
+                              const T* save_invstd, T* sum_dy, T* sum_dy_xhat) {
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    const Acc mean = Acc(save_mean[ch]);
+    const Acc invstd = Acc(save_invstd[ch]);
+    Acc s_dy = 0, s_dy_xhat = 0;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      const T* dyp = dy + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) {
+        s_dy += Acc(dyp[j]);
+        s_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
+      }
+    }
+    sum_dy[ch] = T(s_dy);
+    sum_dy_xhat[ch] = T(s_dy_xhat);
+  }
+}
+
+template <typename T>
+void batchnorm2d_bwd_dx_ref(int n, int c, int hw, const T* x, const T* dy, const T* gamma, const T* save_mean,
+                            const T* save_invstd, const T* sum_dy, const T* sum_dy_xhat, T* dx) {
+  const int64_t count = int64_t(n) * hw;
+  const int64_t plane = int64_t(c) * hw;
+#pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
+  for (int ch = 0; ch < c; ++ch) {
+    const Acc mean = Acc(save_mean[ch]);
+    const Acc invstd = Acc(save_invstd[ch]);
+    const Acc s_dy = Acc(sum_dy[ch]), s_dy_xhat = Acc(sum_dy_xhat[ch]);
+    const Acc m = Acc(count);
+    const Acc k = Acc(gamma[ch]) * invstd / m;
+    for (int i = 0; i < n; ++i) {
+      const T* xp = x + i * plane + int64_t(ch) * hw;
+      const T* dyp = dy + i * plane + int64_t(ch) * hw;
+      T* dxp = dx + i * plane + int64_t(ch) * hw;
+      for (int j = 0; j < hw; ++j) {
+        const Acc xhat = (Acc(xp[j]) - mean) * invstd;
+        dxp[j] = T(k * (m * Acc(dyp[j]) - s_dy - xhat * s_dy_xhat));
+      }
+    }
+  }
+}
+
 #define INQ_INSTANTIATE_BN(T)                                                                                       \
   template void batchnorm2d_fwd_train_ref<T>(int, int, int, const T*, const T*, const T*, T*, T*, T, T, T*, T*,    \
                                              T*);                                                                  \
   template void batchnorm2d_fwd_eval_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T,    \
                                             T*);                                                                   \
-  template void batchnorm2d_bwd_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T*, T*, T*);
+  template void batchnorm2d_bwd_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T*, T*, T*); \
+  template void batchnorm2d_fwd_mean_ref<T>(int, int, int, const T*, T*);                                           \
+  template void batchnorm2d_fwd_var_ref<T>(int, int, int, const T*, const T*, T*);                                  \
+  template void batchnorm2d_fwd_finish_ref<T>(int, int64_t, const T*, const T*, T, T, T*, T*, T*);                  \
+  template void batchnorm2d_bwd_sums_ref<T>(int, int, int, const T*, const T*, const T*, const T*, T*, T*);         \
+  template void batchnorm2d_bwd_dx_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, const T*, \
+                                          const T*, T*);
 INQ_INSTANTIATE_BN(float)
 INQ_INSTANTIATE_BN(double)
 #undef INQ_INSTANTIATE_BN

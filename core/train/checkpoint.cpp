@@ -163,6 +163,7 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
   w.set_metadata("inq.train_samples", std::to_string(state.train_samples));
   w.set_metadata("inq.train_seconds", exact(state.train_seconds));
   w.set_metadata("inq.config", config_json);
+  w.set_metadata("inq.world_size", std::to_string(state.world_size));
   if (inq) {
     inq->save(w);
     w.set_metadata("inq.stage", std::to_string(state.inq_stage));
@@ -205,6 +206,7 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
   s.train_samples = meta_int(file, "inq.train_samples");
   s.train_seconds = meta_double(file, "inq.train_seconds");
   if (config_json) *config_json = meta(file, "inq.config");
+  if (file.metadata().count("inq.world_size")) s.world_size = meta_int(file, "inq.world_size");
   if (inq) {
     inq->load(file);
     s.inq_stage = meta_int(file, "inq.stage");

@@ -29,6 +29,9 @@ struct TrainState {
   double train_seconds = 0.0;
   // INQ: the phase of epoch `epoch` (informational, checked against the stage plan on resume).
   int64_t inq_stage = -1, inq_stage_epoch = 0;
+  // Ranks of the run that wrote it (checkpoints before this field: 1). A mid-epoch position is
+  // only meaningful with the same number of ranks, since each rank's shard depends on it.
+  int64_t world_size = 1;
 };
 
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,

@@ -45,6 +45,7 @@ DataSplits make_data_splits(const DataSettings& d, const ModelOptions& m) {
     o.transform.resize = d.eval_resize;
     o.transform.scale_min = d.min_scale;
     o.transform.reduced_decode = d.reduced_decode;
+    o.transform.region_decode = d.region_decode;
     o.max_bad_share = d.max_bad_share;
     o.limit = d.train_limit;
     train_set = make_imagenet(o);

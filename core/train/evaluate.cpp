@@ -9,21 +9,19 @@ EvalBuffers allocate_eval_buffers(Backend& be, const Net& net, int64_t rows) {
   if (rows < 1) throw std::invalid_argument("allocate_eval_buffers: rows must be >= 1");
   const Shape chw = net.input_chw();
   EvalBuffers b;
-  b.x = empty(be, {rows, chw[0], chw[1], chw[2]});
+  b.batches = std::make_shared<BatchUploader>(be, chw, rows);
   b.probs = empty(be, {rows, net.num_classes()});
   b.loss = empty(be, {rows});
-  b.labels = be.allocate(static_cast<size_t>(rows) * sizeof(int32_t));
   return b;
 }
 
 Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buf) {
   Backend& be = net.backend();
   const int classes = net.num_classes();
-  const int64_t rows = buf.x.dim(0);
+  const int64_t rows = buf.batches->rows();
   const int64_t image = shape_numel(net.input_chw());
   // Host copies of one batch's outputs; allocated per pass, not per batch.
   std::vector<float> host_loss(static_cast<size_t>(rows)), host_logits(static_cast<size_t>(rows * classes));
-  const auto* labels = static_cast<const int32_t*>(buf.labels->data());
   Accumulator acc;
   loader.start_epoch(0);
   while (const HostBatch* b = loader.next()) {
@@ -33,11 +31,10 @@ Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buf) {
                                   std::to_string(rows) + " rows)");
     if (static_cast<int64_t>(b->images.size()) < n * image || static_cast<int64_t>(b->labels.size()) < n)
       throw std::runtime_error("evaluate: loader returned a batch smaller than its size field");
-    be.copy_from_host(buf.x.data(), b->images.data(), static_cast<size_t>(n * image) * sizeof(float));
-    be.copy_from_host(buf.labels->data(), b->labels.data(), static_cast<size_t>(n) * sizeof(int32_t));
+    const BatchUploader::DeviceBatch d = buf.batches->upload(*b);
     Context ctx{be, false};
-    const Tensor logits = net.forward(ctx, buf.x.narrow_rows(0, n));
-    be.softmax_xent_fwd(static_cast<int>(n), classes, logits.data(), labels, 0.0f, buf.probs.data(), buf.loss.data());
+    const Tensor logits = net.forward(ctx, d.images);
+    be.softmax_xent_fwd(static_cast<int>(n), classes, logits.data(), d.labels, 0.0f, buf.probs.data(), buf.loss.data());
     be.copy_to_host(host_loss.data(), buf.loss.data(), static_cast<size_t>(n) * sizeof(float));
     be.copy_to_host(host_logits.data(), logits.data(), static_cast<size_t>(n * classes) * sizeof(float));
     acc.add(host_logits.data(), host_loss.data(), b->labels.data(), n, classes);

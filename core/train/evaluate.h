@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/net.h"
+#include "core/train/batch_uploader.h"
 #include "core/train/metrics.h"
 #include "data/loader.h"
 
@@ -14,10 +15,9 @@ namespace inq {
 
 // Device buffers for evaluation batches of up to `rows` images; the trainer shares its own.
 struct EvalBuffers {
-  Tensor x;                         // [rows, c, h, w]
-  Tensor probs;                     // [rows, classes]
-  Tensor loss;                      // [rows]
-  std::shared_ptr<Storage> labels;  // rows int32
+  std::shared_ptr<BatchUploader> batches;  // images and labels, up to rows()
+  Tensor probs;                            // [rows, classes]
+  Tensor loss;                             // [rows]
 };
 EvalBuffers allocate_eval_buffers(Backend& be, const Net& net, int64_t rows);
 

@@ -74,7 +74,8 @@ std::string InqPlan::label(const InqPhase& p) const {
 }
 
 int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t batches,
-                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed) {
+                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed,
+                          Communicator* sync_batchnorm) {
   struct Layer {
     int64_t mean, var, channels;  // offsets into the flat buffers
     double momentum;
@@ -112,6 +113,7 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
     }
     be.copy_from_host(flat.data(), host.data(), host.size() * sizeof(float));
     Context ctx{be, true, seed + uint64_t(k)};
+    ctx.sync_batchnorm = sync_batchnorm;
     net.forward(ctx, upload(*b));
     be.copy_to_host(host.data(), flat.data(), host.size() * sizeof(float));
     for (const Layer& l : layers)

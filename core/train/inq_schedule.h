@@ -49,8 +49,11 @@ class InqPlan {
 // momentum=None cumulative average gives; the variance is the unbiased batch variance).
 // Batches come from `loader` starting at epoch `first_epoch` (continuing into later epochs when
 // more are asked than an epoch holds). Returns the number of BatchNorm layers re-estimated.
+// `sync_batchnorm` (may be null): the ranks whose batches each statistic is taken over together
+// (Context::sync_batchnorm); every rank must then call this with the same `batches`.
 int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t batches,
-                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed);
+                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed,
+                          Communicator* sync_batchnorm = nullptr);
 
 struct QuantizedSummary {
   int tensors = 0;

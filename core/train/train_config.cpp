@@ -39,7 +39,8 @@ void reject_if_present(Config& c, const std::string& key, const std::string& dat
 }
 
 const char* const kImageNetKeys[] = {"data.train_list", "data.val_list",  "data.val_labels",   "data.devkit_wnids",
-                                     "data.eval_resize", "data.min_scale", "data.reduced_decode", "data.max_bad_share"};
+                                     "data.eval_resize", "data.min_scale", "data.reduced_decode", "data.max_bad_share",
+                                     "data.region_decode"};
 
 void reject_imagenet_keys(Config& c, const std::string& dataset) {
   for (const char* k : kImageNetKeys) reject_if_present(c, k, dataset);
@@ -61,6 +62,7 @@ void read_imagenet(Config& c, TrainSettings& s) {
   if (!(d.min_scale > 0 && d.min_scale <= 1))
     throw ConfigError("data.min_scale: must be in (0, 1] (got " + std::to_string(d.min_scale) + ")");
   d.reduced_decode = c.get_bool("data.reduced_decode", d.reduced_decode);
+  d.region_decode = c.get_bool("data.region_decode", d.region_decode);
   d.max_bad_share = c.get_double("data.max_bad_share", d.max_bad_share);
   if (!(d.max_bad_share >= 0 && d.max_bad_share <= 1))
     throw ConfigError("data.max_bad_share: must be in [0, 1] (got " + std::to_string(d.max_bad_share) + ")");
@@ -119,6 +121,8 @@ void read_distributed(Config& c, DistributedSettings& d) {
   if (!(d.bucket_mb > 0))
     throw ConfigError("distributed.bucket_mb: must be > 0 (got " + std::to_string(d.bucket_mb) + ")");
   d.lr_scaling = c.get_choice("distributed.lr_scaling", d.lr_scaling, {"none", "linear"});
+  // Read only when present, so run directories whose config.json predates the key still resume.
+  if (c.has("distributed.sync_batchnorm")) d.sync_batchnorm = c.get_bool("distributed.sync_batchnorm");
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ struct DataSettings {
   int eval_resize = 0;               // shorter side before the centre crop; 0: resolved from the image size
   double min_scale = 0.08;           // RandomResizedCrop's smallest area share
   bool reduced_decode = true;        // JPEG DCT-domain downscaling when the crop allows it
+  bool region_decode = true;         // JPEGs through libjpeg directly, training ones only in the crop box
   double max_bad_share = 0.001;      // stop when more of the files are unreadable
 };
 
@@ -40,6 +41,7 @@ struct DistributedSettings {
   double timeout_s = 300;          // a collective waiting longer aborts the job
   double bucket_mb = 25;           // gradient all-reduce bucket size
   std::string lr_scaling = "none"; // none | linear: lr x world size (global batch / per-rank batch)
+  bool sync_batchnorm = false;     // BatchNorm batch statistics over all ranks (true) or per rank
 };
 
 struct TrainSettings {

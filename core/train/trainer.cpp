@@ -129,8 +129,8 @@ struct Trainer::Impl {
   int classes = 0;
 
   // Preallocated device and host buffers: the loop allocates nothing.
-  Tensor x, probs, loss, dlogits;
-  std::shared_ptr<Storage> labels;
+  std::shared_ptr<BatchUploader> batches;  // images and labels, double-buffered
+  Tensor probs, loss, dlogits;
   std::vector<float> host_loss, host_logits;
 
   std::string path(const char* name) const { return (fs::path(dir) / name).string(); }
@@ -143,12 +143,15 @@ struct Trainer::Impl {
   void check_run_dir();
   void allocate_buffers();
   void print_header() const;
-  Tensor upload_batch(const HostBatch& b);
   MetricsRecord evaluate(int64_t epoch);
   double lr_at(int64_t step) const {
     return lr_scale * (plan ? plan->lr_at_step(step) : schedule->at_step(step));
   }
   void setup_distributed(const std::string& comm_backend);
+  // distributed.sync_batchnorm with more than one rank: the communicator BatchNorm reduces over.
+  Communicator* sync_batchnorm() const {
+    return s.distributed.sync_batchnorm && comm->world_size() > 1 ? comm.get() : nullptr;
+  }
   int stop_signal_all(int sig) const;  // the largest signal number of any rank (collective)
   void checkpoint(TrainState st) {
     if (!root) return;
@@ -157,6 +160,7 @@ struct Trainer::Impl {
       st.inq_stage = ph.stage;
       st.inq_stage_epoch = ph.epoch_in_phase;
     }
+    st.world_size = comm->world_size();
     save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text, inq.get());
   }
   void setup_inq();
@@ -205,12 +209,10 @@ void Trainer::Impl::check_run_dir() {
 
 void Trainer::Impl::allocate_buffers() {
   const int64_t rows = std::max(s.batch_size, s.eval_batch_size);
-  const Shape chw = net->input_chw();
-  x = empty(*be, {rows, chw[0], chw[1], chw[2]});
+  batches = std::make_shared<BatchUploader>(*be, net->input_chw(), rows);
   probs = empty(*be, {rows, classes});
   dlogits = empty(*be, {rows, classes});
   loss = empty(*be, {rows});
-  labels = be->allocate(static_cast<size_t>(rows) * sizeof(int32_t));
   host_loss.resize(static_cast<size_t>(rows));
   host_logits.resize(static_cast<size_t>(rows * classes));
 }
@@ -230,7 +232,9 @@ void Trainer::Impl::print_header() const {
        << " ranks x batch " << s.batch_size << " = global batch " << comm->world_size() * s.batch_size << "; lr "
        << (lr_scale != 1.0 ? "x " + compact(lr_scale) + " (linear scaling)" : "not scaled") << "; "
        << dp->buckets().size() << " gradient buckets of <= " << compact(s.distributed.bucket_mb)
-       << " MB, all-reduced after backward; BatchNorm statistics per rank (rank 0's broadcast before evaluation)";
+       << " MB, all-reduced while backward runs; BatchNorm statistics "
+       << (s.distributed.sync_batchnorm ? "synchronised over the ranks (sync_batchnorm)"
+                                        : "per rank (rank 0's broadcast before evaluation)");
   if (inq) {
     const InqSettings& q = s.inq;
     std::string portions;
@@ -255,21 +259,11 @@ void Trainer::Impl::print_header() const {
   log(os.str());
 }
 
-Tensor Trainer::Impl::upload_batch(const HostBatch& b) {
-  const int64_t n = b.size;
-  const size_t floats = static_cast<size_t>(n * shape_numel(net->input_chw()));
-  if (b.images.size() < floats || static_cast<int64_t>(b.labels.size()) < n)
-    throw std::runtime_error("loader returned a batch smaller than its size field");
-  be->copy_from_host(x.data(), b.images.data(), floats * sizeof(float));
-  be->copy_from_host(labels->data(), b.labels.data(), static_cast<size_t>(n) * sizeof(int32_t));
-  return x.narrow_rows(0, n);
-}
-
 MetricsRecord Trainer::Impl::evaluate(int64_t epoch) {
   const auto t0 = Clock::now();
   // The training buffers serve evaluation too (sized for max(batch_size, eval_batch_size)).
   dp->broadcast_buffers();  // rank 0's BatchNorm statistics on every rank, as PyTorch DDP does
-  Accumulator acc = inq::evaluate(*net, *test_loader, EvalBuffers{x, probs, loss, labels});
+  Accumulator acc = inq::evaluate(*net, *test_loader, EvalBuffers{batches, probs, loss});
   reduce_accumulator(*comm, acc);  // every rank evaluated its shard of the test set
   MetricsRecord r;
   r.epoch = epoch;
@@ -345,6 +339,16 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
     if (t.state.epoch < 0 || t.state.epoch > t.s.epochs || t.state.batch < 0 || t.state.batch >= t.steps_per_epoch)
       throw std::runtime_error(t.path("checkpoint.safetensors") + ": position (epoch " + std::to_string(t.state.epoch) +
                                ", step " + std::to_string(t.state.batch) + ") does not fit this config");
+    if (t.state.world_size != t.comm->world_size()) {
+      const std::string ranks = std::to_string(t.state.world_size) + " rank(s)";
+      if (t.state.batch > 0)
+        throw std::runtime_error(t.path("checkpoint.safetensors") + ": written in the middle of an epoch by " + ranks +
+                                 ", and each rank's share of that epoch depends on the number of ranks; resume it with " +
+                                 ranks + " (this run has " + std::to_string(t.comm->world_size()) + ")");
+      t.log("note: the checkpoint was written by " + ranks + ", this run has " + std::to_string(t.comm->world_size()) +
+            ": the global batch changes from " + std::to_string(t.state.world_size * t.s.batch_size) + " to " +
+            std::to_string(t.comm->world_size() * t.s.batch_size));
+    }
     if (t.inq) t.check_resumed_inq();
   } else if (!t.s.init_weights.empty()) {
     if (!fs::is_regular_file(t.s.init_weights)) throw ConfigError(missing_weights_message(t.s.init_weights));
@@ -434,7 +438,8 @@ void Trainer::Impl::begin_stage(const InqPhase& ph, int64_t epoch) {
   if (s.inq.bn_recalibration_batches > 0) {
     const int layers = recalibrate_batchnorm(
         *net, *train_loader, epoch, s.inq.bn_recalibration_batches,
-        [this](const HostBatch& b) { return upload_batch(b); }, s.seed ^ (0xb4ull << 56) ^ uint64_t(ph.stage));
+        [this](const HostBatch& b) { return batches->upload(b).images; }, s.seed ^ (0xb4ull << 56) ^ uint64_t(ph.stage),
+        sync_batchnorm());
     bn = layers ? "; BatchNorm statistics of " + std::to_string(layers) + " layers re-estimated over " +
                       std::to_string(s.inq.bn_recalibration_batches) + " batches"
                 : "; no BatchNorm layer to re-estimate";
@@ -472,7 +477,6 @@ TrainSummary Trainer::run_unguarded() {
   TrainSummary sum;
   const MetricsWriter metrics(t.path("metrics.jsonl"));
   Progress progress(t.opt.log, t.s.epochs, t.steps_per_epoch, t.s.log_every);
-  const auto* lab = static_cast<const int32_t*>(t.labels->data());
   Backend& be = *t.be;
 
   if (t.inq && t.fresh) {
@@ -539,9 +543,12 @@ TrainSummary Trainer::run_unguarded() {
         throw std::runtime_error("the loader ended epoch " + std::to_string(epoch + 1) + " after " +
                                  std::to_string(batch) + " of " + std::to_string(t.steps_per_epoch) + " batches");
       const int n = static_cast<int>(b->size);
-      Tensor xv = t.upload_batch(*b);
+      const BatchUploader::DeviceBatch db = t.batches->upload(*b);  // overlaps the previous step's tail on CUDA
+      const int32_t* lab = db.labels;
       Context ctx{be, true, t.rng.next_u64()};
-      Tensor logits = t.net->forward(ctx, xv);
+      ctx.sync_batchnorm = t.sync_batchnorm();
+      ctx.grad_ready = t.dp->grad_ready_hook();  // buckets all-reduce while backward goes on
+      Tensor logits = t.net->forward(ctx, db.images);
       be.softmax_xent_fwd(n, t.classes, logits.data(), lab, static_cast<float>(t.s.label_smoothing), t.probs.data(),
                           t.loss.data());
       be.copy_to_host(t.host_loss.data(), t.loss.data(), static_cast<size_t>(n) * sizeof(float));
@@ -559,7 +566,7 @@ TrainSummary Trainer::run_unguarded() {
       be.softmax_xent_bwd(n, t.classes, t.probs.data(), lab, static_cast<float>(t.s.label_smoothing),
                           t.dlogits.data());
       t.net->backward(ctx, t.dlogits.narrow_rows(0, n));
-      t.dp->all_reduce_gradients();  // mean over the ranks = the gradient of the global batch
+      t.dp->all_reduce_gradients();  // the rest of the buckets; mean over the ranks = the global batch's gradient
       lr = t.lr_at(t.state.global_step);
       t.sgd->step(lr, frozen);  // INQ: frozen weights and their momentum stay bit for bit
       ++t.state.global_step;

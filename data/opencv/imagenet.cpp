@@ -14,6 +14,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data/imagenet.h"
+#include "data/jpeg_region_decode.h"
 #include "data/transforms.h"
 
 namespace inq {
@@ -38,6 +39,47 @@ int reduced_flag(int f) {
 // Area averaging when shrinking (antialiased, like PIL's resize), bilinear when enlarging.
 int interpolation(int from_h, int from_w, int to_h, int to_w) {
   return (from_h >= to_h && from_w >= to_w) ? cv::INTER_AREA : cv::INTER_LINEAR;
+}
+
+// The crop box in pixels of the image decoded at 1/f, which has rows x cols = ceil(H / f) x ceil(W / f).
+cv::Rect scaled_box(const CropBox& box, int f, int rows, int cols) {
+  const int y0 = std::min(box.y0 / f, rows - 1), x0 = std::min(box.x0 / f, cols - 1);
+  const int h = std::clamp(static_cast<int>(std::lround(double(box.h) / f)), 1, rows - y0);
+  const int w = std::clamp(static_cast<int>(std::lround(double(box.w) / f)), 1, cols - x0);
+  return cv::Rect(x0, y0, w, h);
+}
+
+cv::Mat decode_whole(const uint8_t* data, size_t size, int f) {
+  cv::Mat img;
+  try {
+    const cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
+    img = cv::imdecode(buf, reduced_flag(f) | cv::IMREAD_IGNORE_ORIENTATION);  // PIL ignores EXIF too
+  } catch (const cv::Exception& e) {
+    throw std::runtime_error(std::string("decode failed: ") + e.what());
+  }
+  if (img.empty() || img.type() != CV_8UC3) throw std::runtime_error("decode failed (corrupt data)");
+  return img;
+}
+
+// Decodes rectangle r of a JPEG decoded at 1/f with libjpeg directly (data/jpeg_region_decode.h):
+// the same pixels as decode_whole(data, size, f)(r), less work (only the rows down to r's bottom,
+// only r's columns, and no OpenCV RGB-to-BGR pass). False where the region decoder leaves the file
+// to the whole-image decode: unusual JPEGs (CMYK, ...), and corrupt-data warnings, so that such a
+// file is treated as before (OpenCV, like libjpeg, accepts it and prints libjpeg's warning on
+// stderr). Errors throw.
+bool decode_rect(const uint8_t* data, size_t size, int f, const cv::Rect& r, cv::Mat* out) {
+  out->create(r.height, r.width, CV_8UC3);
+  JpegRegion region;
+  region.y0 = r.y;
+  region.x0 = r.x;
+  region.h = r.height;
+  region.w = r.width;
+  try {
+    return decode_jpeg_region(data, size, f, region, JpegChannels::Bgr, out->data, out->step) ==
+           JpegRegionResult::Decoded;
+  } catch (const JpegCorruptData&) {
+    return false;
+  }
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
@@ -151,25 +193,21 @@ int decode_transform(const uint8_t* data, size_t size, const ImageTransform& t, 
   }
   const bool flip = t.train && coin_flip(rng);
 
-  cv::Mat img;
-  try {
-    const cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
-    img = cv::imdecode(buf, reduced_flag(f) | cv::IMREAD_IGNORE_ORIENTATION);  // PIL ignores EXIF too
-  } catch (const cv::Exception& e) {
-    throw std::runtime_error(std::string("decode failed: ") + e.what());
+  // With region decoding, training decodes only the crop box and evaluation the whole image, both
+  // with libjpeg directly; the pixels are those of the OpenCV decode below.
+  cv::Mat img, roi, sample;
+  const int rows = jpeg_scaled_dim(H, f), cols = jpeg_scaled_dim(W, f);  // what the decoder gives
+  const bool region = t.region_decode && kind == ImageKind::Jpeg &&
+                      (t.train ? decode_rect(data, size, f, scaled_box(box, f, rows, cols), &roi)
+                               : decode_rect(data, size, f, cv::Rect(0, 0, cols, rows), &img));
+  if (!region) {
+    img = decode_whole(data, size, f);
+    if (f == 1 && (img.rows != H || img.cols != W))
+      throw std::runtime_error("decoded size differs from the header's (corrupt data)");
+    if (t.train) roi = img(scaled_box(box, f, img.rows, img.cols));
   }
-  if (img.empty() || img.type() != CV_8UC3) throw std::runtime_error("decode failed (corrupt data)");
-  if (f == 1 && (img.rows != H || img.cols != W))
-    throw std::runtime_error("decoded size differs from the header's (corrupt data)");
-
-  cv::Mat sample;
   if (t.train) {
-    // The box in decoded pixels (the decoder gives ceil(H / f) rows).
-    const int y0 = std::min(box.y0 / f, img.rows - 1), x0 = std::min(box.x0 / f, img.cols - 1);
-    const int h = std::clamp(static_cast<int>(std::lround(double(box.h) / f)), 1, img.rows - y0);
-    const int w = std::clamp(static_cast<int>(std::lround(double(box.w) / f)), 1, img.cols - x0);
-    const cv::Mat roi = img(cv::Rect(x0, y0, w, h));
-    cv::resize(roi, sample, cv::Size(t.crop, t.crop), 0, 0, interpolation(h, w, t.crop, t.crop));
+    cv::resize(roi, sample, cv::Size(t.crop, t.crop), 0, 0, interpolation(roi.rows, roi.cols, t.crop, t.crop));
     if (flip) cv::flip(sample, sample, 1);
   } else {
     cv::Mat resized;
