@@ -157,17 +157,11 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// One block per channel: sums of dy and dy * (x - mean), then dx in a second sweep.
+// Block-wide sums over channel ci of dy and dy * (x - mean): the first sweep of BatchNorm's backward.
 template <int V>
-__global__ void __launch_bounds__(kBlock)
-    batchnorm2d_bwd_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ dy,
-                           const float* __restrict__ gamma, const float* __restrict__ save_mean,
-                           const float* __restrict__ save_invstd, float* __restrict__ dx, float* __restrict__ dgamma,
-                           float* __restrict__ dbeta) {
-  const int ci = blockIdx.x;
+__device__ double2 bwd_channel_sums(int n, int c, int hw, int ci, const float* __restrict__ x,
+                                    const float* __restrict__ dy, float meanf) {
   const int64_t per = hw / V, total = int64_t(n) * per, step = blockDim.x;
-  const float meanf = save_mean[ci];
-  const double invstd = double(save_invstd[ci]);
   double s_dy = 0.0, s_dyx = 0.0;
   Cursor cur(per, threadIdx.x, step);
   for (int64_t j = threadIdx.x; j < total; j += kUnroll * step) {
@@ -190,7 +184,21 @@ __global__ void __launch_bounds__(kBlock)
                       (gv[u].z * (xv[u].z - meanf) + gv[u].w * (xv[u].w - meanf)));
     }
   }
-  const double2 s = block_sum2(s_dy, s_dyx);
+  return block_sum2(s_dy, s_dyx);
+}
+
+// One block per channel: sums of dy and dy * (x - mean), then dx in a second sweep.
+template <int V>
+__global__ void __launch_bounds__(kBlock)
+    batchnorm2d_bwd_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ dy,
+                           const float* __restrict__ gamma, const float* __restrict__ save_mean,
+                           const float* __restrict__ save_invstd, float* __restrict__ dx, float* __restrict__ dgamma,
+                           float* __restrict__ dbeta) {
+  const int ci = blockIdx.x;
+  const int64_t per = hw / V, total = int64_t(n) * per, step = blockDim.x;
+  const float meanf = save_mean[ci];
+  const double invstd = double(save_invstd[ci]);
+  const double2 s = bwd_channel_sums<V>(n, c, hw, ci, x, dy, meanf);
   const double count = double(int64_t(n) * hw);
   const double sum_dy_xhat = s.y * invstd;
   if (threadIdx.x == 0) {
@@ -302,37 +310,14 @@ __global__ void batchnorm2d_fwd_finish_kernel(int c, double count, const float* 
   if (running_var) running_var[ci] = float((1.0 - mom) * double(running_var[ci]) + mom * (v * count / (count - 1.0)));
 }
 
-// The first sweep of batchnorm2d_bwd_kernel on its own: sums of dy and dy * xhat.
+// The first sweep of batchnorm2d_bwd_kernel on its own (synchronised BatchNorm): sums of dy and dy * xhat.
 template <int V>
 __global__ void __launch_bounds__(kBlock)
     batchnorm2d_bwd_sums_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ dy,
                                 const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
                                 float* __restrict__ sum_dy, float* __restrict__ sum_dy_xhat) {
   const int ci = blockIdx.x;
-  const int64_t per = hw / V, total = int64_t(n) * per, step = blockDim.x;
-  const float meanf = save_mean[ci];
-  double s_dy = 0.0, s_dyx = 0.0;
-  Cursor cur(per, threadIdx.x, step);
-  for (int64_t j = threadIdx.x; j < total; j += kUnroll * step) {
-    float4 xv[kUnroll], gv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (j + u * step < total) {
-        const int64_t off = cur.offset<V>(c, ci, hw);
-        xv[u] = load_item<V>(x + off);
-        gv[u] = load_item<V>(dy + off);
-      }
-      cur.advance();
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (j + u * step >= total) break;
-      s_dy += double((gv[u].x + gv[u].y) + (gv[u].z + gv[u].w));
-      s_dyx += double((gv[u].x * (xv[u].x - meanf) + gv[u].y * (xv[u].y - meanf)) +
-                      (gv[u].z * (xv[u].z - meanf) + gv[u].w * (xv[u].w - meanf)));
-    }
-  }
-  const double2 s = block_sum2(s_dy, s_dyx);
+  const double2 s = bwd_channel_sums<V>(n, c, hw, ci, x, dy, save_mean[ci]);
   if (threadIdx.x == 0) {
     sum_dy[ci] = float(s.x);
     sum_dy_xhat[ci] = float(s.y * double(save_invstd[ci]));

@@ -82,6 +82,24 @@ void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, 
 
 // With xhat = (x - mean) * invstd and M = n * hw:
 //   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma).
+// Channel ch's sums of dy and dy * xhat: the first sweep of the backward pass.
+template <typename T>
+void channel_bwd_sums(int n, int c, int hw, int ch, const T* x, const T* dy, Acc mean, Acc invstd, Acc* sum_dy,
+                      Acc* sum_dy_xhat) {
+  const int64_t plane = int64_t(c) * hw;
+  Acc s_dy = 0, s_dy_xhat = 0;
+  for (int i = 0; i < n; ++i) {
+    const T* xp = x + i * plane + int64_t(ch) * hw;
+    const T* dyp = dy + i * plane + int64_t(ch) * hw;
+    for (int j = 0; j < hw; ++j) {
+      s_dy += Acc(dyp[j]);
+      s_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
+    }
+  }
+  *sum_dy = s_dy;
+  *sum_dy_xhat = s_dy_xhat;
+}
+
 template <typename T>
 void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T* gamma, const T* save_mean,
                          const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
@@ -92,14 +110,7 @@ void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T*
     const Acc mean = Acc(save_mean[ch]);
     const Acc invstd = Acc(save_invstd[ch]);
     Acc sum_dy = 0, sum_dy_xhat = 0;
-    for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      const T* dyp = dy + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) {
-        sum_dy += Acc(dyp[j]);
-        sum_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
-      }
-    }
+    channel_bwd_sums(n, c, hw, ch, x, dy, mean, invstd, &sum_dy, &sum_dy_xhat);
     const Acc m = Acc(count);
     const Acc k = Acc(gamma[ch]) * invstd / m;
     for (int i = 0; i < n; ++i) {
@@ -180,17 +191,8 @@ void batchnorm2d_bwd_sums_ref(int n, int c, int hw, const T* x, const T* dy, con
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) {
-    const Acc mean = Acc(save_mean[ch]);
-    const Acc invstd = Acc(save_invstd[ch]);
     Acc s_dy = 0, s_dy_xhat = 0;
-    for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      const T* dyp = dy + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) {
-        s_dy += Acc(dyp[j]);
-        s_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
-      }
-    }
+    channel_bwd_sums(n, c, hw, ch, x, dy, Acc(save_mean[ch]), Acc(save_invstd[ch]), &s_dy, &s_dy_xhat);
     sum_dy[ch] = T(s_dy);
     sum_dy_xhat[ch] = T(s_dy_xhat);
   }

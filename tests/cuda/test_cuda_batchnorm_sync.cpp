@@ -20,59 +20,12 @@
 
 #include "core/ref/batchnorm2d_ref.h"
 #include "cuda/batchnorm2d.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace inq {
 namespace {
 
-using Vec = std::vector<float>;
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-}
-
-// Device copy of a host vector; `offset` elements of slack in front make the data start misaligned.
-class DeviceArray {
- public:
-  explicit DeviceArray(const Vec& host, size_t offset = 0) : n_(host.size()), offset_(offset) {
-    check(cudaMalloc(&base_, (n_ + offset_ + 1) * sizeof(float)), "cudaMalloc");
-    check(cudaMemcpy(get(), host.data(), n_ * sizeof(float), cudaMemcpyHostToDevice), "upload");
-  }
-  ~DeviceArray() { cudaFree(base_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  float* get() const { return static_cast<float*>(base_) + offset_; }
-  Vec host() const {
-    Vec out(n_);
-    check(cudaMemcpy(out.data(), get(), n_ * sizeof(float), cudaMemcpyDeviceToHost), "download");
-    return out;
-  }
-
- private:
-  void* base_ = nullptr;
-  size_t n_, offset_;
-};
-
-Vec random_vec(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  Vec v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
-// |got - want| <= rtol * |want| + rtol / 10 * max|want|: relative, with a floor for values that cancel.
-void expect_close(const Vec& got, const Vec& want, const std::string& what, double rtol = 1e-5) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  double scale = 0;
-  for (float w : want) scale = std::max(scale, std::fabs(double(w)));
-  size_t bad = 0, first = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - double(want[i]));
-    if (!(err <= rtol * std::fabs(double(want[i])) + rtol * 0.1 * scale) && bad++ == 0) first = i;
-  }
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " off, first at " << first << ": got "
-                     << got[first] << ", want " << want[first];
-}
+using namespace cuda_test;
 
 class CudaSyncBatchNorm : public ::testing::Test {
  protected:
