@@ -13,6 +13,51 @@ using Acc = double;
 // Below this many elements per call the thread start-up costs more than the work.
 constexpr int64_t kParallelMin = int64_t(1) << 15;
 
+// Channel ch's sum of x, and sum of squared deviations from `mean`, in a fixed order (image by
+// image, then pixel by pixel).
+template <typename T>
+Acc channel_sum(int n, int c, int hw, int ch, const T* x) {
+  const int64_t plane = int64_t(c) * hw;
+  Acc sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const T* xp = x + i * plane + int64_t(ch) * hw;
+    for (int j = 0; j < hw; ++j) sum += Acc(xp[j]);
+  }
+  return sum;
+}
+
+template <typename T>
+Acc channel_squared_deviations(int n, int c, int hw, int ch, const T* x, Acc mean) {
+  const int64_t plane = int64_t(c) * hw;
+  Acc sq = 0;
+  for (int i = 0; i < n; ++i) {
+    const T* xp = x + i * plane + int64_t(ch) * hw;
+    for (int j = 0; j < hw; ++j) {
+      const Acc d = Acc(xp[j]) - mean;
+      sq += d * d;
+    }
+  }
+  return sq;
+}
+
+// Channel ch's sums of dy and dy * xhat: the first sweep of the backward pass.
+template <typename T>
+void channel_bwd_sums(int n, int c, int hw, int ch, const T* x, const T* dy, Acc mean, Acc invstd, Acc* sum_dy,
+                      Acc* sum_dy_xhat) {
+  const int64_t plane = int64_t(c) * hw;
+  Acc s_dy = 0, s_dy_xhat = 0;
+  for (int i = 0; i < n; ++i) {
+    const T* xp = x + i * plane + int64_t(ch) * hw;
+    const T* dyp = dy + i * plane + int64_t(ch) * hw;
+    for (int j = 0; j < hw; ++j) {
+      s_dy += Acc(dyp[j]);
+      s_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
+    }
+  }
+  *sum_dy = s_dy;
+  *sum_dy_xhat = s_dy_xhat;
+}
+
 }  // namespace
 
 // Each channel is reduced by one thread in a fixed order (image by image, then pixel by pixel),
@@ -29,21 +74,8 @@ void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma,
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) {
     // Two passes (mean, then squared deviations) avoid the cancellation of E[x^2] - E[x]^2.
-    Acc sum = 0;
-    for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) sum += Acc(xp[j]);
-    }
-    const Acc mean = sum / Acc(count);
-    Acc sq = 0;
-    for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) {
-        const Acc d = Acc(xp[j]) - mean;
-        sq += d * d;
-      }
-    }
-    const Acc var = sq / Acc(count);
+    const Acc mean = channel_sum(n, c, hw, ch, x) / Acc(count);
+    const Acc var = channel_squared_deviations(n, c, hw, ch, x, mean) / Acc(count);
     const Acc invstd = Acc(1) / std::sqrt(var + Acc(eps));
     const Acc g = Acc(gamma[ch]), b = Acc(beta[ch]);
     for (int i = 0; i < n; ++i) {
@@ -82,24 +114,6 @@ void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, 
 
 // With xhat = (x - mean) * invstd and M = n * hw:
 //   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma).
-// Channel ch's sums of dy and dy * xhat: the first sweep of the backward pass.
-template <typename T>
-void channel_bwd_sums(int n, int c, int hw, int ch, const T* x, const T* dy, Acc mean, Acc invstd, Acc* sum_dy,
-                      Acc* sum_dy_xhat) {
-  const int64_t plane = int64_t(c) * hw;
-  Acc s_dy = 0, s_dy_xhat = 0;
-  for (int i = 0; i < n; ++i) {
-    const T* xp = x + i * plane + int64_t(ch) * hw;
-    const T* dyp = dy + i * plane + int64_t(ch) * hw;
-    for (int j = 0; j < hw; ++j) {
-      s_dy += Acc(dyp[j]);
-      s_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
-    }
-  }
-  *sum_dy = s_dy;
-  *sum_dy_xhat = s_dy_xhat;
-}
-
 template <typename T>
 void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T* gamma, const T* save_mean,
                          const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
@@ -135,14 +149,7 @@ void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean) {
                                 std::to_string(count));
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
-  for (int ch = 0; ch < c; ++ch) {
-    Acc sum = 0;
-    for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) sum += Acc(xp[j]);
-    }
-    mean[ch] = T(sum / Acc(count));
-  }
+  for (int ch = 0; ch < c; ++ch) mean[ch] = T(channel_sum(n, c, hw, ch, x) / Acc(count));
 }
 
 template <typename T>
@@ -153,18 +160,7 @@ void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T*
                                 std::to_string(count));
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
-  for (int ch = 0; ch < c; ++ch) {
-    const Acc m = Acc(mean[ch]);
-    Acc sq = 0;
-    for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) {
-        const Acc d = Acc(xp[j]) - m;
-        sq += d * d;
-      }
-    }
-    var[ch] = T(sq / Acc(count));
-  }
+  for (int ch = 0; ch < c; ++ch) var[ch] = T(channel_squared_deviations(n, c, hw, ch, x, Acc(mean[ch])) / Acc(count));
 }
 
 template <typename T>
