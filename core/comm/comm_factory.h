@@ -23,13 +23,10 @@ bool build_has_nccl();
 
 // `backend` as resolve_comm_backend gives it; `be` the training backend (NCCL orders its stream
 // after be's). Throws std::runtime_error when the launcher's rank or size differs from MPI's.
-using CommFactory = std::unique_ptr<Communicator> (*)(const std::string& backend, double timeout_s,
-                                                      const LaunchInfo& launch, Backend& be);
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, double timeout_s,
                                                 const LaunchInfo& launch, Backend& be);
 
 // Visible CUDA devices (0 without CUDA): the GPU of a rank is local_rank modulo this.
-using DeviceCounter = int (*)();
 int cuda_device_count();
 
 }  // namespace inq

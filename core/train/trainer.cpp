@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/comm/comm_factory.h"
 #include "core/comm/data_parallel.h"
 #include "core/comm/launch_env.h"
 #include "core/inq/inq_state.h"
@@ -281,7 +282,7 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   Impl& t = *impl_;
   t.opt = options;
   // Probing CUDA can take a while (driver initialisation): only when the default is needed.
-  const bool cuda_ok = !config.has("device") && t.opt.cuda_available(nullptr);
+  const bool cuda_ok = !config.has("device") && cuda_available(nullptr);
   t.s = read_train_settings(config, cuda_ok);
   t.dir = t.opt.out.empty() ? t.s.out : t.opt.out;
   t.s.out = t.dir;
@@ -290,9 +291,9 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   t.launch = detect_launch();
   const std::string comm_backend = resolve_comm_backend(t.s.distributed.backend, parse_device(t.s.device), t.launch);
   int cuda_device = 0;
-  if (parse_device(t.s.device) == Device::CUDA && t.launch.world_size > 1 && t.opt.cuda_device_count() > 0)
-    cuda_device = device_for_local_rank(t.launch.local_rank, t.opt.cuda_device_count());
-  t.be = t.opt.make_backend(parse_device(t.s.device), t.s.threads, cuda_device);
+  if (parse_device(t.s.device) == Device::CUDA && t.launch.world_size > 1 && cuda_device_count() > 0)
+    cuda_device = device_for_local_rank(t.launch.local_rank, cuda_device_count());
+  t.be = make_backend(parse_device(t.s.device), t.s.threads, cuda_device);
   t.setup_distributed(comm_backend);
   t.check_run_dir();
   DataSplits splits = make_data_splits(t.s.data, t.s.model);
@@ -387,7 +388,7 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
 }
 
 void Trainer::Impl::setup_distributed(const std::string& comm_backend) {
-  comm = opt.make_communicator(comm_backend, s.distributed.timeout_s, launch, *be);
+  comm = make_communicator(comm_backend, s.distributed.timeout_s, launch, *be);
   root = comm->rank() == 0;
   if (!root) opt.log = nullptr;  // one voice: rank 0 prints
   if (s.distributed.lr_scaling == "linear") lr_scale = comm->world_size();

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/comm/comm_factory.h"
 #include "core/config.h"
 #include "core/net.h"
 #include "core/train/metrics.h"
@@ -25,21 +24,11 @@ namespace inq {
 
 class InqState;
 
-// inq_core does not link the backend factory (it lives in inq_engine with the CUDA backend), so
-// callers hand it in; the defaults bind it in the caller's translation unit.
-using BackendFactory = std::unique_ptr<Backend> (*)(Device device, int threads, int cuda_device);
-using CudaProbe = bool (*)(std::string* why_not);
-
 struct RunOptions {
   std::string out;      // run directory; overrides the config's "out" when non-empty
   bool resume = false;  // continue the run in `out` from its checkpoint
   std::FILE* log = stdout;         // header, progress and epoch lines; nullptr: silent
   int64_t stop_after_steps = -1;   // >= 0: behave as if SIGINT arrived after this many global steps
-  BackendFactory make_backend = &inq::make_backend;
-  CudaProbe cuda_available = &inq::cuda_available;
-  // Data-parallel runs (core/comm): the communicator and the GPU count for device = local rank mod count.
-  CommFactory make_communicator = &inq::make_communicator;
-  DeviceCounter cuda_device_count = &inq::cuda_device_count;
   // INQ: called after the last epoch of each stage (0-based) and its evaluation (tests use it).
   std::function<void(int stage, Net& net, const InqState& state)> on_stage_end;
 };
