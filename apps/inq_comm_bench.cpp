@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 #ifndef INQ_WITH_MPI
+  (void)warmup;
   std::fprintf(stderr, "inq_comm_bench: this build has no MPI (INQ_WITH_MPI=OFF)\n");
   return 2;
 #else

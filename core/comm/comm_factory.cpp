@@ -34,6 +34,7 @@ int cuda_device_count() {
 #endif
 }
 
+#ifdef INQ_WITH_MPI  // NCCL builds have MPI too (ids over MPI)
 namespace {
 
 void check_launch(const Communicator& c, const LaunchInfo& launch) {
@@ -44,6 +45,7 @@ void check_launch(const Communicator& c, const LaunchInfo& launch) {
 }
 
 }  // namespace
+#endif
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, double timeout_s,
                                                 const LaunchInfo& launch, Backend& be) {
