@@ -34,7 +34,7 @@ import tempfile
 IGNORED_KEYS = {"out", "seed", "inq.seed", "device", "threads", "data.workers", "data.root", "train.log_every",
                 "train.eval_batch_size"}
 RUN_COLUMNS = ["run", "status", "model", "dataset", "bits", "portions", "epochs_per_stage", "total_epochs",
-               "float_epochs", "partition", "seed", "top1", "top5", "reference_top1", "fp32_top1", "drop_pp",
+               "float_epochs", "partition", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
                "zero_share", "packed_bytes", "fp32_bytes", "compression", "seconds"]
 
 
@@ -160,6 +160,9 @@ def read_run(run_dir, bin_dir, name):
     n_stages = len(r["portions"])
     r["stage_ends"] = [(float(x["portion"]), float(x["top1"])) for x in trained
                        if x.get("stage_end") and int(x.get("stage", n_stages)) < n_stages]
+    # Top-1 at the end of the last stage (sigma = 1): before any float epochs, which may change it.
+    r["last_stage_top1"] = (r["stage_ends"][-1][1] if r["stage_ends"] and len(r["stage_ends"]) == n_stages
+                            else None)
     model = os.path.join(run_dir, "model.safetensors")
     r["status"] = "complete" if last_epoch >= r["total_epochs"] else f"incomplete (epoch {last_epoch}/{r['total_epochs']})"
     r["zero_share"] = r["packed_bytes"] = r["fp32_bytes"] = r["compression"] = None
@@ -208,7 +211,7 @@ def summarize(runs):
                                    "float_epochs", "partition")}
         g["runs"] = [m["run"] for m in members]
         g["seeds"] = [m["seed"] for m in members]
-        for k in ("top1", "top5", "drop_pp", "zero_share", "compression", "packed_bytes", "seconds"):
+        for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes", "seconds"):
             g[k], g[k + "_std"] = spread([m[k] for m in members])
         # Mean accuracy after each stage, with the reference (sigma = 0) first.
         ends = [m["stage_ends"] for m in members if m["stage_ends"]]
@@ -261,7 +264,7 @@ def write_csv(path, runs):
 
 def write_summary_csv(path, groups):
     cols = ["model", "dataset", "bits", "portions", "epochs_per_stage", "total_epochs", "partition", "n", "seeds",
-            "top1_mean", "top1_std", "top5_mean", "top5_std", "drop_pp_mean", "drop_pp_std", "zero_share_mean",
+            "top1_mean", "top1_std", "top5_mean", "top5_std", "last_stage_top1_mean", "drop_pp_mean", "drop_pp_std", "zero_share_mean",
             "compression_mean", "packed_bytes_mean", "seconds_mean", "runs"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -269,7 +272,7 @@ def write_summary_csv(path, groups):
         for g in groups:
             vals = {"portions": " ".join(f"{p:g}" for p in g["portions"]), "n": len(g["runs"]),
                     "seeds": " ".join(map(str, g["seeds"])), "runs": " ".join(g["runs"])}
-            for k in ("top1", "top5", "drop_pp", "zero_share", "compression", "packed_bytes", "seconds"):
+            for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes", "seconds"):
                 vals[k + "_mean"], vals[k + "_std"] = g[k], g[k + "_std"]
             w.writerow(["" if (v := vals.get(c, g.get(c))) is None else (f"{v:.6g}" if isinstance(v, float) else v)
                         for c in cols])
@@ -277,7 +280,7 @@ def write_summary_csv(path, groups):
 
 def markdown_table(groups, fp32_note):
     head = ["model", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "seeds", "top-1 %",
-            "top-5 %", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "time per run (h:m:s)", "run"]
+            "top-5 %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "time per run (h:m:s)", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
         n = len(g["runs"])
@@ -287,11 +290,13 @@ def markdown_table(groups, fp32_note):
         cells = [g["model"], str(g["bits"]), " ".join(f"{p:g}" for p in g["portions"]) or "–",
                  str(g["epochs_per_stage"]) or "–", str(g["total_epochs"]), g["partition"] or "–",
                  " ".join(map(str, g["seeds"])), mean_std(g["top1"], g["top1_std"], n=n),
-                 mean_std(g["top5"], g["top5_std"]), mean_std(g["drop_pp"], g["drop_pp_std"], scale=1.0),
+                 mean_std(g["top5"], g["top5_std"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
+                 mean_std(g["drop_pp"], g["drop_pp_std"], scale=1.0),
                  mean_std(g["zero_share"], None, nd=1), size, fmt_time(g["seconds"]),
                  g["runs"][0] + (f" (+{n - 1})" if n > 1 else "")]
         lines.append("| " + " | ".join(cells) + " |")
-    note = ("\nMeans over seeds ± sample standard deviation (n in parentheses); drop = FP32 top-1 − run top-1 "
+    note = ("\nMeans over seeds ± sample standard deviation (n in parentheses); top-1 at σ=1: at the end of the "
+            "last stage, before float epochs (the same as top-1 without them); drop = FP32 top-1 − run top-1 "
             f"in percentage points, FP32 top-1 from {fp32_note}; zero weights: share of the quantized weights; "
             "size: the inq_export packed file; time: training + evaluation seconds of metrics.jsonl.\n")
     return "\n".join(lines) + "\n" + note

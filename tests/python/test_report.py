@@ -60,6 +60,9 @@ class FixtureReport(unittest.TestCase):
             if ref:  # INQ run: drop against its reference record, in percentage points
                 self.assertAlmostEqual(float(row["drop_pp"]), 100 * (ref[0]["top1"] - last["top1"]), places=4)
         self.assertEqual(rows["b2_e1_mag_s0"]["total_epochs"], "11")  # 10 stages x 1 epoch + 1 float epoch
+        # Top-1 at sigma = 1 is the last stage's end, before the float epoch (epoch 10, not 11).
+        self.assertAlmostEqual(float(rows["b2_e1_mag_s0"]["last_stage_top1"]), 0.7537, places=6)
+        self.assertEqual(rows["b4_e1_mag_s0_interrupted"]["last_stage_top1"], "")  # never reached sigma = 1
         self.assertEqual(rows["b5_e2_mag_s0"]["total_epochs"], "8")
 
         # Groups: the seeds of one config together, the interrupted run left out.
