@@ -90,14 +90,15 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
                             sum_dy_xhat);
     be.copy(bias_->grad.data(), sum_dy, sizeof(float) * size_t(c_));
     be.copy(weight_->grad.data(), sum_dy_xhat, sizeof(float) * size_t(c_));
+    grads_ready(ctx, {weight_, bias_});  // before the reduction below: their bucket may start now
     synced_->all_reduce_mean(sums_.data(), 2 * int64_t(c_));
     be.batchnorm2d_bwd_dx(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(),
                           save_invstd_.data(), sum_dy, sum_dy_xhat, dx_.data());
   } else {
     be.batchnorm2d_bwd(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(), save_invstd_.data(),
                        dx_.data(), weight_->grad.data(), bias_->grad.data());
+    grads_ready(ctx, {weight_, bias_});
   }
-  grads_ready(ctx, {weight_, bias_});
   return need_dx ? dx_ : Tensor();
 }
 
