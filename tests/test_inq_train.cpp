@@ -364,5 +364,49 @@ TEST(InqPlan, MapsEpochsToStagesAndRestartsTheSchedule) {
   EXPECT_DOUBLE_EQ(once.lr_at_step(20), 0.001);  // one schedule: past its milestone for good
 }
 
+TEST(InqPlan, FloatPhaseHasItsOwnMilestones) {
+  InqSettings s;
+  s.enabled = true;
+  s.options.portions = {0.5, 1.0};
+  s.stage_epochs = {4, 4};
+  s.float_epochs = 2;
+  LrScheduleOptions lr;
+  lr.type = "multistep";
+  lr.base_lr = 0.01;
+  lr.milestones = {2};  // half of a 4-epoch stage: never reached inside the 2 float epochs
+  EXPECT_DOUBLE_EQ(InqPlan(s, lr, 10).lr_at_step(95), 0.01);  // float epoch 2 still at the stage lr
+  s.has_float_milestones = true;
+  s.float_milestones = {1};
+  const InqPlan plan(s, lr, 10);
+  EXPECT_DOUBLE_EQ(plan.lr_at_step(85), 0.01);   // float epoch 1
+  EXPECT_DOUBLE_EQ(plan.lr_at_step(95), 0.001);  // float epoch 2: past its own milestone
+  EXPECT_DOUBLE_EQ(plan.lr_at_step(25), 0.001);  // the stages keep lr_schedule's
+  EXPECT_DOUBLE_EQ(plan.lr_at_step(15), 0.01);
+}
+
+TEST(InqConfig, FloatMilestonesAreCheckedAndReadOnlyWhenPresent) {
+  auto read = [](const nlohmann::json& inq_extra, const std::string& type = "multistep") {
+    nlohmann::json j = {{"device", "cpu"},
+                        {"model", {{"name", "resnet8"}, {"in_channels", 1}, {"image_size", 28}, {"num_classes", 10}}},
+                        {"init", {{"weights", "w.safetensors"}}},
+                        {"inq", {{"bits", 4}, {"float_epochs", 2}}}};
+    j["lr_schedule"] = {{"type", type}};
+    if (type == "multistep") j["lr_schedule"]["milestones"] = {1};
+    j["inq"].update(inq_extra);
+    Config c(j);
+    return read_train_settings(c, false);
+  };
+  const TrainSettings plain = read(nlohmann::json::object());
+  EXPECT_FALSE(plain.inq.has_float_milestones);
+  EXPECT_FALSE(plain.resolved["inq"].contains("float_milestones"));  // older run directories resume
+  const TrainSettings set = read({{"float_milestones", {1.5}}});
+  EXPECT_TRUE(set.inq.has_float_milestones);
+  EXPECT_EQ(set.inq.float_milestones, std::vector<double>({1.5}));
+  EXPECT_THROW(read({{"float_milestones", {2, 1}}}), ConfigError);
+  EXPECT_THROW(read({{"float_milestones", {0}}}), ConfigError);
+  EXPECT_THROW(read({{"float_milestones", {1}}, {"float_epochs", 0}}), ConfigError);
+  EXPECT_THROW(read({{"float_milestones", {1}}}, "cosine"), ConfigError);
+}
+
 }  // namespace
 }  // namespace inq

@@ -112,6 +112,18 @@ InqSettings read_inq_settings(Config& c, uint64_t default_seed) {
   s.float_epochs = c.get_int("inq.float_epochs", 0);
   if (s.float_epochs < 0)
     throw ConfigError("inq.float_epochs: must be >= 0 (got " + std::to_string(s.float_epochs) + ")");
+  // Read only when present, so that run directories made before the key resume unchanged.
+  if (c.has("inq.float_milestones")) {
+    if (s.float_epochs == 0) throw ConfigError("inq.float_milestones: needs inq.float_epochs > 0");
+    if (!s.restart_lr)
+      throw ConfigError("inq.float_milestones: needs inq.restart_lr true (the float epochs' own lr schedule)");
+    s.float_milestones = c.get_double_list("inq.float_milestones");
+    for (size_t i = 0; i < s.float_milestones.size(); ++i)
+      if (!(s.float_milestones[i] > 0) || (i > 0 && !(s.float_milestones[i] > s.float_milestones[i - 1])))
+        throw ConfigError("inq.float_milestones: expected strictly increasing epochs > 0 into the float phase, got " +
+                          c.get_json("inq.float_milestones").dump());
+    s.has_float_milestones = true;
+  }
   return s;
 }
 

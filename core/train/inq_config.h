@@ -17,6 +17,9 @@ struct InqSettings {
   bool restart_lr = true;             // the lr schedule runs anew over each stage (and the float epochs)
   int64_t bn_recalibration_batches = 0;
   int64_t float_epochs = 0;           // after the last stage: only float parameters move
+  // The float phase's own multistep milestones (epochs into that phase); unset: lr_schedule's.
+  bool has_float_milestones = false;
+  std::vector<double> float_milestones;
 
   int num_stages() const { return static_cast<int>(stage_epochs.size()); }
   int64_t total_epochs() const;       // stages plus float epochs

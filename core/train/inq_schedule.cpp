@@ -25,7 +25,11 @@ InqPlan::InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule,
     : settings_(settings), steps_per_epoch_(steps_per_epoch) {
   if (settings_.restart_lr) {
     for (int64_t e : settings_.stage_epochs) schedules_.emplace_back(schedule, e, steps_per_epoch);
-    if (settings_.float_epochs > 0) schedules_.emplace_back(schedule, settings_.float_epochs, steps_per_epoch);
+    if (settings_.float_epochs > 0) {
+      LrScheduleOptions float_schedule = schedule;
+      if (settings_.has_float_milestones) float_schedule.milestones = settings_.float_milestones;
+      schedules_.emplace_back(float_schedule, settings_.float_epochs, steps_per_epoch);
+    }
   } else {
     schedules_.emplace_back(schedule, settings_.total_epochs(), steps_per_epoch);
   }

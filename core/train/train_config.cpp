@@ -169,6 +169,8 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   if (o.nesterov && o.momentum == 0) throw ConfigError("optimizer.nesterov: needs optimizer.momentum > 0");
 
   s.lr_schedule = read_lr_schedule(c, "lr_schedule", o.lr);
+  if (s.inq.has_float_milestones && s.lr_schedule.type != "multistep")
+    throw ConfigError("inq.float_milestones: needs lr_schedule.type \"multistep\" (type is " + s.lr_schedule.type + ")");
   // Validates before any data is loaded; INQ with restart_lr runs the schedule over each phase.
   std::vector<int64_t> spans = {s.epochs};
   if (s.inq.enabled && s.inq.restart_lr) {
