@@ -26,7 +26,7 @@
 #include "core/layers/sequential.h"
 #include "core/rng.h"
 #include "core/train/optimizer.h"
-#include "tests/test_util.h"
+#include "tests/dist_test_util.h"
 #ifdef INQ_WITH_MPI
 #include "core/comm/mpi_communicator.h"
 #endif
@@ -134,7 +134,7 @@ TEST(DataParallel, TwoRanksEqualOneRankDoubleBatch) {
 #ifndef INQ_WITH_MPI
   GTEST_SKIP() << "this build has no MPI (INQ_WITH_MPI=OFF)";
 #else
-  if (test::run_shell("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found (openmpi-bin)";
+  if (!test::have_mpirun()) GTEST_SKIP() << "mpirun not found (openmpi-bin)";
   const auto dir = test::make_temp_dir("dist_equiv_");
   const std::string cmd = "INQ_DIST_TEST_OUT=" + dir.string() +
                           " OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "

@@ -33,7 +33,7 @@
 #include "core/rng.h"
 #include "core/train/optimizer.h"
 #include "core/train/train_config.h"
-#include "tests/test_util.h"
+#include "tests/dist_test_util.h"
 #ifdef INQ_WITH_MPI
 #include "core/comm/mpi_communicator.h"
 #endif
@@ -152,7 +152,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return max_abs > 0 ? max_diff / max_abs : max_diff;
 }
 
-bool have_mpirun() { return test::run_shell("command -v mpirun >/dev/null 2>&1") == 0; }
+using test::have_mpirun;
 
 // Runs inside `mpirun -np 2` (INQ_DIST_SYNC_BN_OUT set by DistSyncBn.TwoRanksEqualOneRankDoubleBatch).
 TEST(DistSyncBnWorker, Train) {
@@ -242,19 +242,12 @@ TEST(DistSyncBn, ConfigKeyIsABoolDefaultingToOff) {
 
 // inq_train end to end -------------------------------------------------------------------------
 
-const std::string kBin = std::string(INQ_BINARY_DIR) + "/bin/";
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 timeout 600 mpirun --oversubscribe ";
+using test::kBin;
+using test::kMpirun;
 
 // resnet8 (9 BatchNorm layers) on small synthetic data, one thread and one loader worker per rank.
 fs::path write_config(const fs::path& dir, const std::string& name, const std::string& extra) {
-  const fs::path p = dir / (name + ".json");
-  std::ofstream(p) << R"({"device": "cpu", "threads": 1, "seed": 5,
-    "model": {"name": "resnet8", "num_classes": 10, "in_channels": 1, "image_size": 28},
-    "data": {"dataset": "synthetic", "workers": 1, "synthetic": {"size": 256, "test_size": 64}},
-    "optimizer": {"lr": 0.05})"
-                   << extra << "}\n";
-  return p;
+  return test::write_resnet8_config(dir / (name + ".json"), 5, extra);
 }
 
 // Runs `cfg` with 1 rank x batch 2B, 2 ranks x batch B with sync on and with sync off; returns

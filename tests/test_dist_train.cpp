@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/io/safetensors.h"
-#include "tests/test_util.h"
+#include "tests/dist_test_util.h"
 
 namespace inq {
 namespace {
@@ -19,26 +19,27 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-const std::string kBin = std::string(INQ_BINARY_DIR) + "/bin/";
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 timeout 600 mpirun --oversubscribe ";
-
-bool have_mpirun() { return test::run_shell("command -v mpirun >/dev/null 2>&1") == 0; }
+using test::have_mpirun;
+using test::kBin;
+using test::kMpirun;
 
 // resnet8 on small synthetic data, one thread and one loader worker per rank.
 fs::path write_config(const fs::path& dir, const std::string& extra) {
-  const fs::path p = dir / "cfg.json";
-  std::ofstream(p) << R"({"device": "cpu", "threads": 1, "seed": 3,
-    "model": {"name": "resnet8", "num_classes": 10, "in_channels": 1, "image_size": 28},
-    "data": {"dataset": "synthetic", "workers": 1, "synthetic": {"size": 256, "test_size": 64}},
-    "optimizer": {"lr": 0.05})"
-                   << extra << "}\n";
-  return p;
+  return test::write_resnet8_config(dir / "cfg.json", 3, extra);
 }
 
 size_t count_lines(const fs::path& p) {
   const std::string s = test::file_contents(p);
   return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+// inq_train on 2 ranks where rank 1 runs `fault` (a shell command on its own pid, $$) once the first
+// epoch's metrics, hence its checkpoint, are written. Returns the job's output; *code its exit code.
+std::string run_with_rank1_fault(const fs::path& cfg, const fs::path& run, const std::string& fault, int* code) {
+  const std::string wrapper = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (until [ -s " + (run / "metrics.jsonl").string() +
+                              " ]; do sleep 0.2; done; " + fault + ") & fi; exec " + kBin + "inq_train " + cfg.string() +
+                              " --out " + run.string();
+  return test::run_command(kMpirun + "-np 2 sh -c '" + wrapper + "' 2>&1", code);
 }
 
 #define REQUIRE_MPI()                                                                   \
@@ -96,13 +97,10 @@ TEST(DistTrain, KilledRankEndsTheJobAndTheCheckpointResumes) {
   const fs::path dir = test::make_temp_dir("dist_kill_");
   const fs::path cfg = write_config(dir, R"(, "train": {"epochs": 200, "batch_size": 16}, "distributed": {"timeout_s": 20})");
   const fs::path run = dir / "run";
-  // Rank 1 is killed (SIGKILL) once the first epoch's metrics, hence its checkpoint, are written.
-  const std::string wrapper = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (until [ -s " + (run / "metrics.jsonl").string() +
-                              " ]; do sleep 0.2; done; sleep 0.5; kill -9 $$) & fi; exec " + kBin + "inq_train " +
-                              cfg.string() + " --out " + run.string();
+  // Rank 1 is killed (SIGKILL) after its first epoch.
   const auto t0 = Clock::now();
   int code = 0;
-  const std::string out = test::run_command(kMpirun + "-np 2 sh -c '" + wrapper + "' 2>&1", &code);
+  const std::string out = run_with_rank1_fault(cfg, run, "sleep 0.5; kill -9 $$", &code);
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   EXPECT_NE(code, 0) << out;
   EXPECT_NE(code, 124) << "the job hung until timeout(1) ended it\n" << out;
@@ -121,11 +119,8 @@ TEST(DistTrain, HungRankEndsTheJobWithinTheTimeout) {
   const fs::path cfg = write_config(dir, R"(, "train": {"epochs": 200, "batch_size": 16}, "distributed": {"timeout_s": 4})");
   const fs::path run = dir / "run";
   // Rank 1 stops (SIGSTOP) after its first epoch: alive but silent, the case only a timeout catches.
-  const std::string wrapper = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (until [ -s " + (run / "metrics.jsonl").string() +
-                              " ]; do sleep 0.2; done; kill -STOP $$) & fi; exec " + kBin + "inq_train " +
-                              cfg.string() + " --out " + run.string();
   int code = 0;
-  const std::string out = test::run_command(kMpirun + "-np 2 sh -c '" + wrapper + "' 2>&1", &code);
+  const std::string out = run_with_rank1_fault(cfg, run, "kill -STOP $$", &code);
   EXPECT_NE(code, 0) << out;
   EXPECT_NE(code, 124) << "the job hung until timeout(1) ended it\n" << out;
   EXPECT_NE(out.find("did not complete within distributed.timeout_s = 4 s"), std::string::npos) << out;

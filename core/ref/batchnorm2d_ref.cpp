@@ -58,6 +58,28 @@ void channel_bwd_sums(int n, int c, int hw, int ch, const T* x, const T* dy, Acc
   *sum_dy_xhat = s_dy_xhat;
 }
 
+// Running statistics of channel ch moved toward the batch's mean and biased variance (unbiased
+// with `count` values, as PyTorch does); each is optional (track_running_stats=False passes nullptr).
+template <typename T>
+void update_running(int ch, Acc mean, Acc var, int64_t count, T momentum, T* running_mean, T* running_var) {
+  const Acc mom = Acc(momentum);
+  if (running_mean) running_mean[ch] = T((Acc(1) - mom) * Acc(running_mean[ch]) + mom * mean);
+  if (running_var) {
+    const Acc unbiased = var * Acc(count) / Acc(count - 1);
+    running_var[ch] = T((Acc(1) - mom) * Acc(running_var[ch]) + mom * unbiased);
+  }
+}
+
+// The split statistics need a value per channel; training (running variance) two.
+void require_values(int64_t count, int64_t at_least) {
+  if (count >= at_least) return;
+  if (at_least >= 2)  // PyTorch refuses this too: the unbiased variance of one value is undefined.
+    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
+                                std::to_string(count));
+  throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
+                              std::to_string(count));
+}
+
 }  // namespace
 
 // Each channel is reduced by one thread in a fixed order (image by image, then pixel by pixel),
@@ -66,10 +88,7 @@ template <typename T>
 void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, T* running_mean,
                                T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd) {
   const int64_t count = int64_t(n) * hw;
-  // PyTorch refuses this too: the unbiased variance of one value is undefined.
-  if (count < 2)
-    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
-                                std::to_string(count));
+  require_values(count, 2);
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) {
@@ -85,13 +104,7 @@ void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma,
     }
     save_mean[ch] = T(mean);
     save_invstd[ch] = T(invstd);
-    // Running statistics are optional (track_running_stats=False passes nullptr).
-    const Acc mom = Acc(momentum);
-    if (running_mean) running_mean[ch] = T((Acc(1) - mom) * Acc(running_mean[ch]) + mom * mean);
-    if (running_var) {
-      const Acc unbiased = var * Acc(count) / Acc(count - 1);
-      running_var[ch] = T((Acc(1) - mom) * Acc(running_var[ch]) + mom * unbiased);
-    }
+    update_running(ch, mean, var, count, momentum, running_mean, running_var);
   }
 }
 
@@ -144,9 +157,7 @@ void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T*
 template <typename T>
 void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean) {
   const int64_t count = int64_t(n) * hw;
-  if (count < 1)
-    throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
-                                std::to_string(count));
+  require_values(count, 1);
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) mean[ch] = T(channel_sum(n, c, hw, ch, x) / Acc(count));
@@ -155,9 +166,7 @@ void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean) {
 template <typename T>
 void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T* var) {
   const int64_t count = int64_t(n) * hw;
-  if (count < 1)
-    throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
-                                std::to_string(count));
+  require_values(count, 1);
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) var[ch] = T(channel_squared_deviations(n, c, hw, ch, x, Acc(mean[ch])) / Acc(count));
@@ -166,18 +175,11 @@ void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T*
 template <typename T>
 void batchnorm2d_fwd_finish_ref(int c, int64_t count, const T* mean, const T* var, T momentum, T eps,
                                 T* running_mean, T* running_var, T* save_invstd) {
-  if (count < 2)
-    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
-                                std::to_string(count));
-  const Acc mom = Acc(momentum);
+  require_values(count, 2);
   for (int ch = 0; ch < c; ++ch) {
     const Acc v = Acc(var[ch]);
     save_invstd[ch] = T(Acc(1) / std::sqrt(v + Acc(eps)));
-    if (running_mean) running_mean[ch] = T((Acc(1) - mom) * Acc(running_mean[ch]) + mom * Acc(mean[ch]));
-    if (running_var) {
-      const Acc unbiased = v * Acc(count) / Acc(count - 1);
-      running_var[ch] = T((Acc(1) - mom) * Acc(running_var[ch]) + mom * unbiased);
-    }
+    update_running(ch, Acc(mean[ch]), v, count, momentum, running_mean, running_var);
   }
 }
 

@@ -16,9 +16,7 @@ The golden reference runs in float64 from float32 weights and inputs, so it is e
 float32 implementation to compare against. Deterministic: fixed seeds, one thread.
 """
 import copy
-import json
 import os
-import struct
 import sys
 
 try:
@@ -28,6 +26,7 @@ try:
     import torchvision
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
     from torch_resnet8 import ResNet8
+    from convert_torchvision import write_safetensors  # the same writer as the conversion script
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(f"torch/torchvision unavailable: {e}", file=sys.stderr)
     sys.exit(77)
@@ -66,26 +65,16 @@ def write_names(out_dir, model):
         f.write("\n".join(lines) + "\n")
 
 
-def save_safetensors(path, tensors, metadata):
-    """safetensors by hand: 8-byte LE header size, JSON header, raw little-endian data."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().cpu().contiguous()
-        if t.dtype == torch.int64:
-            dtype, raw = "I64", t.numpy().astype("<i8").tobytes()
-        else:
-            dtype, raw = "F32", t.float().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
+def randomize_batchnorm(net, tracked):
+    """Random affine parameters and running statistics, so that BatchNorm is not the identity."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+                m.running_mean.normal_(0.0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.num_batches_tracked.fill_(tracked)
 
 
 # Per model: input [batch, channels, size, size] chosen so every layer runs on more than one
@@ -131,14 +120,7 @@ def write_golden(out_dir, model):
     cfg = GOLDEN[model]
     torch.manual_seed(cfg["seed"])
     net = build(model, num_classes=10, in_channels=cfg["in_channels"], dropout=0.0)
-    with torch.no_grad():  # random affine parameters and running statistics, so BN is not the identity
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.num_batches_tracked.fill_(5)
+    randomize_batchnorm(net, 5)
     x = torch.randn(cfg["batch"], cfg["in_channels"], cfg["image_size"], cfg["image_size"])
     labels = torch.randint(0, 10, (cfg["batch"],))
     out = {f"init/{k}": v.clone() for k, v in net.state_dict().items()}
@@ -155,7 +137,7 @@ def write_golden(out_dir, model):
             out[f"f32err/{k}"] = torch.tensor(relative_error(single[k], v))
     meta = {k: v for k, v in cfg.items() if k != "seed"}
     meta.update(model=model, num_classes=10, torch=torch.__version__, torchvision=torchvision.__version__)
-    save_safetensors(f"{out_dir}/{model}.safetensors", out, meta)
+    write_safetensors(f"{out_dir}/{model}.safetensors", out, meta)
 
 
 def main(argv):

@@ -31,7 +31,6 @@ import sys
 
 try:
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
     import torchvision
 except ImportError as e:  # pragma: no cover - depends on the machine
@@ -41,6 +40,7 @@ except ImportError as e:  # pragma: no cover - depends on the machine
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from convert_torchvision import build, write_safetensors  # noqa: E402  (the same model builder and writer)
+from make_golden import randomize_batchnorm  # noqa: E402
 
 # Batch 2, 10 classes; the smallest comfortable input of each model (every layer sees > 1 position
 # where the model allows it; alexnet needs >= 63, vgg16 >= 32). vgg16 and alexnet keep their full
@@ -60,14 +60,7 @@ def make(model):
     cfg = PARITY[model]
     torch.manual_seed(cfg["seed"])
     net = build(model, CLASSES)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.num_batches_tracked.fill_(3)
+    randomize_batchnorm(net, 3)
     x = torch.randn(cfg["batch"], 3, cfg["image_size"], cfg["image_size"])
     labels = torch.randint(0, CLASSES, (cfg["batch"],))
     return net, x, labels
