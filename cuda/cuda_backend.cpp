@@ -105,9 +105,12 @@ size_t CudaBackend::conv_workspace_bytes() const { return workspace_->bytes(); }
 
 std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) { return allocator_->allocate(bytes); }
 
+// Loader threads call these too: the guard keeps a rank on another GPU from creating a context on
+// device 0, and portable memory is pinned for every context.
 void* CudaBackend::allocate_host(size_t bytes) {
+  DeviceGuard guard(device_);
   void* p = nullptr;
-  if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+  if (cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess) {
     (void)cudaGetLastError();
     throw std::bad_alloc();
   }
@@ -115,7 +118,9 @@ void* CudaBackend::allocate_host(size_t bytes) {
 }
 
 void CudaBackend::free_host(void* p) noexcept {
-  if (p) CUDA_LOG(cudaFreeHost(p));
+  if (!p) return;
+  DeviceGuard guard(device_);
+  CUDA_LOG(cudaFreeHost(p));
 }
 
 UploadStream& CudaBackend::uploads() {

@@ -12,6 +12,21 @@
 namespace inq::cuda {
 namespace {
 
+constexpr uint64_t kFrozenKey = ~0ull;  // what inq_magnitude_key / inq_random_key give a frozen weight
+
+// Scratch of one selection, freed on the stream however the function is left.
+struct StreamScratch {
+  cudaStream_t stream;
+  void* ptr = nullptr;
+  explicit StreamScratch(cudaStream_t s) : stream(s) {}
+  ~StreamScratch() {
+    if (ptr) cudaFreeAsync(ptr, stream);  // unchecked: may run while an error unwinds
+  }
+  StreamScratch(const StreamScratch&) = delete;
+  StreamScratch& operator=(const StreamScratch&) = delete;
+  void allocate(size_t bytes) { CUDA_CHECK(cudaMallocAsync(&ptr, bytes, stream)); }
+};
+
 __global__ void inq_keys_kernel(int64_t n, const float* w, const uint8_t* frozen, bool magnitude, uint64_t seed,
                                 uint64_t* keys, uint8_t* select) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
@@ -23,9 +38,11 @@ __global__ void inq_keys_kernel(int64_t n, const float* w, const uint8_t* frozen
 }
 
 // The first `count` sorted keys are the chosen free weights; their low 32 bits are the index.
+// A frozen marker among them (count above the free weights, refused by the host) is skipped, so
+// even then nothing is written out of bounds.
 __global__ void inq_mark_kernel(int64_t count, const uint64_t* sorted, uint8_t* select) {
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < count; j += int64_t(gridDim.x) * blockDim.x)
-    select[sorted[j] & 0xFFFFFFFFull] = 1;
+    if (sorted[j] != kFrozenKey) select[sorted[j] & 0xFFFFFFFFull] = 1;
 }
 
 __global__ void inq_project_freeze_kernel(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select,
@@ -45,27 +62,29 @@ void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
   if (n >= int64_t(UINT32_MAX)) throw std::invalid_argument("inq_select: tensor too large for 32-bit indices");
   if (count < 0 || count > n) throw std::invalid_argument("inq_select: bad count " + std::to_string(count));
   if (n == 0) return;
-  uint64_t* keys = nullptr;
-  uint64_t* sorted = nullptr;
-  CUDA_CHECK(cudaMallocAsync(&keys, sizeof(uint64_t) * n, stream));
-  CUDA_CHECK(cudaMallocAsync(&sorted, sizeof(uint64_t) * n, stream));
+  StreamScratch keys_buf(stream), sorted_buf(stream), temp_buf(stream);
+  keys_buf.allocate(sizeof(uint64_t) * n);
+  sorted_buf.allocate(sizeof(uint64_t) * n);
+  auto* keys = static_cast<uint64_t*>(keys_buf.ptr);
+  auto* sorted = static_cast<uint64_t*>(sorted_buf.ptr);
   inq_keys_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, w, frozen, strategy == InqPartition::Magnitude, seed,
                                                           keys, select);
   INQ_LAUNCH_CHECK();
   size_t temp_bytes = 0;
   CUDA_CHECK(cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys, sorted, n, 0, 64, stream));
-  void* temp = nullptr;
-  CUDA_CHECK(cudaMallocAsync(&temp, temp_bytes, stream));
-  CUDA_CHECK(cub::DeviceRadixSort::SortKeys(temp, temp_bytes, keys, sorted, n, 0, 64, stream));
-  if (count > 0) {
-    // Every chosen key must be a free weight's: the caller guarantees count <= free weights, and
-    // frozen keys (~0) sort last.
-    inq_mark_kernel<<<grid_for(count), kThreads, 0, stream>>>(count, sorted, select);
-    INQ_LAUNCH_CHECK();
-  }
-  CUDA_CHECK(cudaFreeAsync(temp, stream));
-  CUDA_CHECK(cudaFreeAsync(sorted, stream));
-  CUDA_CHECK(cudaFreeAsync(keys, stream));
+  temp_buf.allocate(temp_bytes);
+  CUDA_CHECK(cub::DeviceRadixSort::SortKeys(temp_buf.ptr, temp_bytes, keys, sorted, n, 0, 64, stream));
+  if (count == 0) return;
+  // Frozen keys sort last, so the count-th key is a free weight's exactly when count <= free
+  // weights. Checking costs one 8-byte copy and a wait per tensor and stage boundary.
+  uint64_t last = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&last, sorted + (count - 1), sizeof(last), cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (last == kFrozenKey)
+    throw std::invalid_argument("inq_select: asked to freeze " + std::to_string(count) +
+                                " weights, more than the tensor's free weights");
+  inq_mark_kernel<<<grid_for(count), kThreads, 0, stream>>>(count, sorted, select);
+  INQ_LAUNCH_CHECK();
 }
 
 void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,

@@ -2,7 +2,9 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdio>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -26,7 +28,7 @@ namespace inq::cuda {
 }
 
 NcclCommunicator::NcclCommunicator(double timeout_s, int device, cudaStream_t compute)
-    : mpi_(timeout_s), device_(device), compute_(compute) {
+    : mpi_(timeout_s), timeout_s_(timeout_s), device_(device), compute_(compute) {
   watchdog_ = std::make_unique<Watchdog>(timeout_s, [this](const std::string& msg) {
     std::fprintf(stderr, "inq: rank %d: %s; aborting the NCCL communicator and the job\n", mpi_.rank(), msg.c_str());
     std::fflush(stderr);
@@ -51,9 +53,23 @@ NcclCommunicator::NcclCommunicator(double timeout_s, int device, cudaStream_t co
 NcclCommunicator::~NcclCommunicator() {
   watchdog_.reset();
   if (comm_) {
-    if (in_flight_) cudaStreamSynchronize(stream_);
-    const ncclResult_t r = ncclCommDestroy(comm_);
-    if (r != ncclSuccess) std::fprintf(stderr, "inq: ncclCommDestroy: %s\n", ncclGetErrorString(r));
+    // A collective still queued may wait for a peer that is gone (this destructor also runs while
+    // an error unwinds): give it the timeout, then abort instead of blocking in ncclCommDestroy.
+    bool drained = !in_flight_;
+    if (!drained && cudaEventRecord(done_, stream_) == cudaSuccess) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
+      for (;;) {
+        const cudaError_t q = cudaEventQuery(done_);
+        drained = q == cudaSuccess;
+        if (q != cudaErrorNotReady || std::chrono::steady_clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    (void)cudaGetLastError();  // a failed query must not surface at an unrelated later call
+    const bool clean = drained && std::uncaught_exceptions() == 0;
+    const ncclResult_t r = clean ? ncclCommDestroy(comm_) : ncclCommAbort(comm_);
+    if (r != ncclSuccess)
+      std::fprintf(stderr, "inq: %s: %s\n", clean ? "ncclCommDestroy" : "ncclCommAbort", ncclGetErrorString(r));
   }
   if (done_) CUDA_LOG(cudaEventDestroy(done_));
   if (ready_) CUDA_LOG(cudaEventDestroy(ready_));

@@ -46,6 +46,7 @@ class NcclCommunicator final : public Communicator {
   void finish(const char* what);  // order_compute_after_comm, then the host waits, bounded
 
   MpiCommunicator mpi_;
+  double timeout_s_;
   int device_;
   cudaStream_t compute_;
   cudaStream_t stream_ = nullptr;

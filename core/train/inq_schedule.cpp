@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "core/comm/communicator.h"
 #include "core/inq/log2_levels.h"
 #include "core/layers/batchnorm2d.h"
 
@@ -119,6 +120,7 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
     Context ctx{be, true, seed + uint64_t(k)};
     ctx.sync_batchnorm = sync_batchnorm;
     net.forward(ctx, upload(*b));
+    if (sync_batchnorm) sync_batchnorm->wait_all_reduces();  // bounded, unlike the copy's wait
     be.copy_to_host(host.data(), flat.data(), host.size() * sizeof(float));
     for (const Layer& l : layers)
       for (int64_t c = 0; c < l.channels; ++c) {

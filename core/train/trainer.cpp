@@ -550,6 +550,9 @@ TrainSummary Trainer::run_unguarded() {
       ctx.sync_batchnorm = t.sync_batchnorm();
       ctx.grad_ready = t.dp->grad_ready_hook();  // buckets all-reduce while backward goes on
       Tensor logits = t.net->forward(ctx, db.images);
+      // Synchronised BatchNorm's all-reduces are stream-ordered; wait for them here, bounded by the
+      // communicator's timeout, rather than unbounded in the loss copy below.
+      if (ctx.sync_batchnorm) ctx.sync_batchnorm->wait_all_reduces();
       be.softmax_xent_fwd(n, t.classes, logits.data(), lab, static_cast<float>(t.s.label_smoothing), t.probs.data(),
                           t.loss.data());
       be.copy_to_host(t.host_loss.data(), t.loss.data(), static_cast<size_t>(n) * sizeof(float));

@@ -67,6 +67,25 @@ TEST_F(CudaInq, SelectionMatchesTheReferenceExactly) {
   }
 }
 
+// More than the free weights is refused by both backends. The GPU writes nothing out of bounds: the
+// device stays usable (an illegal address would fail every later call) and the selection buffer's
+// byte past the tensor is untouched.
+TEST_F(CudaInq, FreezingMoreThanTheFreeWeightsIsAnError) {
+  const size_t n = 1000;
+  const auto w = weights(n, 5);
+  std::vector<uint8_t> frozen(n, 0);
+  for (size_t i = 0; i < n; i += 2) frozen[i] = 1;
+  const int64_t count = int64_t(n / 2) + 1;
+  std::vector<uint8_t> select(n);
+  EXPECT_THROW(cpu->inq_select(int64_t(n), w.data(), frozen.data(), count, InqPartition::Magnitude, 0, select.data()),
+               std::invalid_argument);
+  uint8_t* sel = upload(std::vector<uint8_t>(n + 1, 7));
+  EXPECT_THROW(gpu->inq_select(int64_t(n), upload(w), upload(frozen), count, InqPartition::Magnitude, 0, sel),
+               std::invalid_argument);
+  gpu->synchronize();
+  EXPECT_EQ(download(sel, n + 1)[n], 7) << "the selection wrote past the tensor";
+}
+
 TEST_F(CudaInq, StagedScheduleMatchesBitForBit) {
   const size_t n = 50000;
   std::vector<float> w = weights(n, 3), m(n, 0.5f);
