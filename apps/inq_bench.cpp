@@ -9,8 +9,11 @@
 //   decode        the ImageNet pipeline on the JPEG tree --data DIR (DIR/train/<wnid>/*): decode +
 //                 transform images/s on one thread from memory, with and without reduced-size and
 //                 region decoding, the pixel difference each makes, and the Loader's scaling over threads.
+// CUDA runs strict fp32 with deterministic cuDNN engines unless --tf32 / --nondeterministic (the
+// config keys cuda.allow_tf32 / cuda.deterministic); both flags need --device cuda.
 //   inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary] [--image-size S]
-//             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--json]
+//             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--tf32]
+//             [--nondeterministic] [--json]
 //   inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]
 #include <algorithm>
 #include <chrono>
@@ -39,15 +42,18 @@ namespace {
 const char* kUsage =
     "usage: inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary]\n"
     "                 [--image-size S] [--steps N] [--warmup W]\n"
-    "                 [--threads T] [--classes K] [--channels C] [--json]\n"
+    "                 [--threads T] [--classes K] [--channels C] [--tf32] [--nondeterministic] [--json]\n"
     "       inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]\n"
     "  defaults: resnet8 28x28x1 with 10 classes, other models 224x224x3 with 1000; 20 steps, 5 warm-up,\n"
-    "  threads 0 (all cores, cpu only)\n";
+    "  threads 0 (all cores, cpu only)\n"
+    "  --tf32              cuda: TF32 tensor cores for fp32 convolutions and GEMMs (default strict fp32)\n"
+    "  --nondeterministic  cuda: allow non-deterministic cuDNN engines (default deterministic only)\n";
 
 struct Args {
   std::string model, device, what = "step", data;
   int batch = 0, image_size = 0, steps = 20, warmup = 5, threads = 0, classes = 0, channels = 0;
   bool json = false;
+  bool tf32 = false, nondeterministic = false;  // the CUDA backend's precision options
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -100,17 +106,25 @@ Args parse_args(int argc, char** argv) {
       a.data = value();
     } else if (arg == "--json") {
       a.json = true;
+    } else if (arg == "--tf32") {
+      a.tf32 = true;
+    } else if (arg == "--nondeterministic") {
+      a.nondeterministic = true;
     } else {
       usage_error("unknown argument " + arg);
     }
   }
+  const char* cuda_flag = a.tf32 ? "--tf32" : a.nondeterministic ? "--nondeterministic" : nullptr;
   if (a.what == "decode") {
     if (a.data.empty()) usage_error("--what decode needs --data DIR");
+    if (cuda_flag) usage_error(std::string(cuda_flag) + " does not apply to --what decode");
     if (!a.image_size) a.image_size = 224;
     if (!a.batch) a.batch = 64;
     return a;
   }
   if (a.model.empty() || a.batch == 0 || a.device.empty()) usage_error("--model, --batch and --device are required");
+  // The CPU computes strict fp32 deterministically: a precision flag there would measure nothing it names.
+  if (cuda_flag && a.device != "cuda") usage_error(std::string(cuda_flag) + " needs --device cuda");
   const bool small = a.model == "resnet8";
   if (!a.image_size) a.image_size = small ? 28 : 224;
   if (!a.classes) a.classes = small ? 10 : 1000;
@@ -156,6 +170,12 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+// The precision the timed work ran at, as every JSON line records it.
+void add_precision(const Args& a, nlohmann::ordered_json& j) {
+  j["precision"] = a.tf32 ? "tf32" : "fp32";
+  j["deterministic"] = !a.nondeterministic;
+}
+
 // Masked SGD over the whole flat parameter buffer: reads w, g, m, mask; writes w, m.
 int run_sgd(const Args& a, inq::Backend& be, inq::Net& net) {
   const int64_t n = net.flat_params().numel();
@@ -179,6 +199,7 @@ int run_sgd(const Args& a, inq::Backend& be, inq::Net& net) {
   nlohmann::ordered_json j{{"tool", "inq"}, {"what", "sgd"}, {"model", a.model}, {"backend", be.description()},
                            {"params", n}, {"median_ms", sgd[0]}, {"p10_ms", sgd[1]}, {"p90_ms", sgd[2]},
                            {"sgd_gb_per_s", sgd_gbs}, {"copy_median_ms", copy[0]}, {"copy_gb_per_s", copy_gbs}};
+  add_precision(a, j);
   print_line(a, j,
              "inq_bench masked SGD over " + std::to_string(n) + " floats (" + a.model + ", " + be.description() +
                  "): median " + fmt("%.3f", sgd[0]) + " ms (p10 " + fmt("%.3f", sgd[1]) + ", p90 " +
@@ -204,6 +225,7 @@ int run_inq_boundary(const Args& a, inq::Backend& be, inq::Net& net) {
   nlohmann::ordered_json j{{"tool", "inq"}, {"what", "inq-boundary"}, {"model", a.model},
                            {"backend", be.description()}, {"quantized_weights", state.total_quantized()},
                            {"tensors", state.tensors().size()}, {"stage_ms", ms}};
+  add_precision(a, j);
   std::string text = "inq_bench INQ stage boundaries, " + a.model + " (" + std::to_string(state.tensors().size()) +
                      " tensors, " + std::to_string(state.total_quantized()) + " weights), " + be.description() + ":";
   for (size_t k = 0; k < ms.size(); ++k) text += " " + fmt("%.1f", ms[k]) + " ms";
@@ -365,7 +387,11 @@ int run_decode(const Args& a) {
 
 int run(const Args& a) {
   if (a.what == "decode") return run_decode(a);
-  auto be = inq::make_backend(inq::parse_device(a.device), a.threads);
+  inq::BackendOptions bo;
+  bo.threads = a.threads;
+  bo.allow_tf32 = a.tf32;
+  bo.deterministic = !a.nondeterministic;
+  auto be = inq::make_backend(inq::parse_device(a.device), bo);
   inq::ModelOptions mo;
   mo.name = a.model;
   mo.num_classes = a.classes;
@@ -428,6 +454,7 @@ int run(const Args& a) {
     j["classes"] = a.classes;
     j["device"] = a.device;
     j["backend"] = be->description();
+    add_precision(a, j);
     j["threads"] = a.threads;
     j["params"] = net->num_params();
     j["steps"] = a.steps;
@@ -440,8 +467,10 @@ int run(const Args& a) {
     j["final_loss"] = mean_loss;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("inq_bench %s batch %d input %dx%dx%d, %s, %lld params\n", a.model.c_str(), n, a.channels,
-                a.image_size, a.image_size, be->description().c_str(), static_cast<long long>(net->num_params()));
+    std::printf("inq_bench %s batch %d input %dx%dx%d, %s%s, %lld params\n", a.model.c_str(), n, a.channels,
+                a.image_size, a.image_size, be->description().c_str(),
+                be->device() == inq::Device::CPU ? ", strict fp32" : "",  // CUDA's description names its own
+                static_cast<long long>(net->num_params()));
     std::printf("  %d steps after %d warm-up: median %.3f ms (p10 %.3f, p90 %.3f)  %.1f img/s  peak %.1f MiB  loss %.4f\n",
                 a.steps, a.warmup, median, p10, p90, ips, peak_mib, mean_loss);
   }

@@ -152,7 +152,7 @@ int run(const Args& args) {
       throw ConfigError("init.weights: names the weights to evaluate (e.g. --set init.weights=runs/x/model.safetensors)");
     if (!std::filesystem::is_regular_file(s.init_weights))
       throw ConfigError("init.weights: " + s.init_weights + ": no such file");
-    be = make_backend(parse_device(s.device), s.threads, 0);
+    be = make_backend(parse_device(s.device), backend_options(s));
     net = make_model(s.model);
     net->materialize(*be, s.seed);
     LoadReport loaded;

@@ -105,9 +105,17 @@ class Backend {
                                   int n2) = 0;
 };
 
+// How make_backend builds a backend. Each field applies to one device and is ignored by the other.
+struct BackendOptions {
+  int threads = 0;            // CPU: worker threads, 0 = all cores
+  int cuda_device = 0;        // CUDA: device index
+  bool allow_tf32 = false;    // CUDA: TF32 tensor cores for fp32 convolutions and GEMMs (else strict fp32)
+  bool deterministic = true;  // CUDA: only deterministic cuDNN engines (bit-identical reruns and resume)
+};
+
 // Explicit choice, never a silent fallback: asking for CUDA without a GPU (or in a build without
-// CUDA) throws with the reason. `threads` = 0 means all cores (CPU backend only).
-std::unique_ptr<Backend> make_backend(Device device, int threads = 0, int cuda_device = 0);
+// CUDA) throws with the reason.
+std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options = {});
 
 // Whether a CUDA device can be used by this build on this machine (for tests that skip).
 bool cuda_available(std::string* why_not = nullptr);

@@ -19,12 +19,15 @@ bool cuda_available(std::string* why_not) {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(Device device, int threads, int cuda_device) {
-  if (device == Device::CPU) return std::make_unique<CpuBackend>(threads);
+std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options) {
+  if (device == Device::CPU) return std::make_unique<CpuBackend>(options.threads);
   std::string why;
   if (!cuda_available(&why)) throw std::runtime_error("device \"cuda\" requested but unavailable: " + why);
 #ifdef INQ_WITH_CUDA
-  return cuda::make_cuda_backend(cuda_device);
+  cuda::CudaOptions cuda_options;
+  cuda_options.allow_tf32 = options.allow_tf32;
+  cuda_options.deterministic = options.deterministic;
+  return cuda::make_cuda_backend(options.cuda_device, cuda_options);
 #else
   return nullptr;  // unreachable: cuda_available() is false without CUDA
 #endif

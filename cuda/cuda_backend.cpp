@@ -54,7 +54,9 @@ bool device_available(std::string* why_not) {
   return true;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(int device) { return std::make_unique<CudaBackend>(device); }
+std::unique_ptr<Backend> make_cuda_backend(int device, CudaOptions options) {
+  return std::make_unique<CudaBackend>(device, options);
+}
 
 CudaBackend::CudaBackend(int device, CudaOptions options) : device_(device), options_(options) {
   int count = 0;
@@ -95,7 +97,8 @@ void CudaBackend::release() noexcept {
 
 std::string CudaBackend::description() const {
   return "cuda:" + std::to_string(device_) + " " + device_name_ + " (" + CudnnConv::version_string() + ", " +
-         (options_.allow_tf32 ? "tf32" : "strict fp32") + (options_.deterministic ? ", deterministic" : "") + ")";
+         (options_.allow_tf32 ? "tf32" : "strict fp32") +
+         (options_.deterministic ? ", deterministic" : ", nondeterministic") + ")";
 }
 
 size_t CudaBackend::conv_plan_count() const { return conv_->plan_count(); }

@@ -122,7 +122,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<UploadStream> upload_;  // created on first use
 };
 
-// The backend make_backend(Device::CUDA, ...) returns, with default options.
-std::unique_ptr<Backend> make_cuda_backend(int device);
+// The backend make_backend(Device::CUDA, options) returns.
+std::unique_ptr<Backend> make_cuda_backend(int device, CudaOptions options = {});
 
 }  // namespace inq::cuda

@@ -3,10 +3,13 @@
 PyTorch and in inq (build/bin/inq_bench) for one model, batch, image size and device, and prints
 both and their ratio.
 
-Precision: fp32 on both sides. inq's CUDA backend runs strict fp32 (no TF32) by default, so this
-script turns TF32 off in PyTorch (torch.backends.cudnn.allow_tf32 = False,
-torch.backends.cuda.matmul.allow_tf32 = False) unless --tf32 is given; the settings used are
-printed. CPU: both sides use the same thread count (torch.set_num_threads / inq_bench --threads).
+Precision: the same on both sides. CUDA, by default strict fp32: TF32 off in PyTorch
+(torch.backends.cudnn.allow_tf32 = False, torch.backends.cuda.matmul.allow_tf32 = False) and inq's
+default (config cuda.allow_tf32: false). --tf32: TF32 on both (both PyTorch flags True, and
+inq_bench --tf32). PyTorch's cuDNN may pick non-deterministic algorithms (cudnn.deterministic off,
+benchmark on); inq picks deterministic engines only, unless --nondeterministic (passed on to
+inq_bench). The settings used are printed. --tf32 and --nondeterministic need --device cuda.
+CPU: fp32, and both sides use the same thread count (torch.set_num_threads / inq_bench --threads).
 
 Needs a python3 that imports torch and torchvision (Debian: /usr/bin/python3 with python3-torch;
 on a GPU machine, the interpreter of its CUDA PyTorch environment):
@@ -106,6 +109,7 @@ def bench_torch(a):
         "threads": torch.get_num_threads() if a.device == "cpu" else None,
         "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if a.device == "cuda" else None,
         "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32 if a.device == "cuda" else None,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic if a.device == "cuda" else None,
         "steps": a.steps,
         "warmup": a.warmup,
         "median_ms": median,
@@ -121,6 +125,10 @@ def bench_inq(a):
     cmd = [a.inq_bench, "--model", a.model, "--batch", str(a.batch), "--device", a.device, "--image-size",
            str(a.image_size), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads),
            "--classes", str(a.classes), "--channels", str(a.channels), "--json"]
+    if a.tf32:
+        cmd.append("--tf32")
+    if a.nondeterministic:
+        cmd.append("--nondeterministic")
     if not os.path.exists(a.inq_bench):
         sys.exit(f"bench_vs_pytorch.py: {a.inq_bench} not found; build it (scripts/build.sh) or pass --inq-bench")
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -140,10 +148,16 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="cpu threads for both (0: all cores)")
-    p.add_argument("--tf32", action="store_true", help="allow TF32 in PyTorch (inq's backend stays strict fp32)")
+    p.add_argument("--tf32", action="store_true",
+                   help="cuda: TF32 on both sides (PyTorch's cudnn and matmul flags, inq_bench --tf32); "
+                        "default strict fp32 on both")
+    p.add_argument("--nondeterministic", action="store_true",
+                   help="cuda: let inq pick non-deterministic cuDNN engines too (PyTorch's cuDNN always may)")
     p.add_argument("--inq-bench", default=os.path.join(ROOT, "build", "bin", "inq_bench"))
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     a = p.parse_args()
+    if a.device != "cuda" and (a.tf32 or a.nondeterministic):
+        p.error("--tf32 and --nondeterministic need --device cuda")
     small = a.model == "resnet8"
     a.image_size = a.image_size or (28 if small else 224)
     a.classes = a.classes or (10 if small else 1000)
@@ -160,7 +174,7 @@ def main():
     print(f"{a.model} batch {a.batch} {a.channels}x{a.image_size}x{a.image_size} on {a.device}"
           + (f" ({a.threads} threads)" if a.device == "cpu" else
              f" (pytorch tf32: cudnn {theirs['cudnn_allow_tf32']}, matmul {theirs['matmul_allow_tf32']}; "
-             "inq strict fp32)"))
+             f"inq {ours.get('precision', 'fp32')}, {'' if ours.get('deterministic', True) else 'non'}deterministic)"))
     for name, r in (("inq", ours), ("pytorch", theirs)):
         peak = f"  peak {r['peak_bytes'] / 2**20:.0f} MiB" if r.get("peak_bytes") else ""
         print(f"  {name:8s} median {r['median_ms']:9.2f} ms  p10 {r['p10_ms']:9.2f}  p90 {r['p90_ms']:9.2f}  "

@@ -42,6 +42,8 @@ if [ $ok = 0 ]; then echo "gpu_checks.sh: correctness failed or skipped; no benc
 
 step bench_resnet18 "$bin/inq_bench" --model resnet18 --batch 256 --device cuda --steps 50 --warmup 10 --json
 step bench_resnet50 "$bin/inq_bench" --model resnet50 --batch 256 --device cuda --steps 30 --warmup 5 --json
+step bench_resnet18_tf32 "$bin/inq_bench" --model resnet18 --batch 256 --device cuda --steps 50 --warmup 10 --json --tf32
+step bench_resnet50_tf32 "$bin/inq_bench" --model resnet50 --batch 256 --device cuda --steps 30 --warmup 5 --json --tf32
 step sgd_resnet50 "$bin/inq_bench" --model resnet50 --batch 1 --device cuda --what sgd --steps 100 --warmup 10 --json
 step sgd_resnet18 "$bin/inq_bench" --model resnet18 --batch 1 --device cuda --what sgd --steps 100 --warmup 10 --json
 step inq_boundary_resnet50 "$bin/inq_bench" --model resnet50 --batch 1 --device cuda --what inq-boundary --json

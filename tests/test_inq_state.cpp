@@ -16,7 +16,7 @@ namespace inq {
 namespace {
 
 struct Fixture {
-  std::unique_ptr<Backend> be = make_backend(Device::CPU, 1);
+  std::unique_ptr<Backend> be = make_backend(Device::CPU, {/*threads=*/1});
   std::unique_ptr<Net> net;
   explicit Fixture(uint64_t seed = 1) {
     ModelOptions o;

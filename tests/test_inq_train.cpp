@@ -289,7 +289,7 @@ void add_conv1_stats(const HostBatch& b, const std::vector<float>& w, double wei
 }
 
 TEST(InqBatchNormRecalibration, GivesTheMeanOfTheBatchStatisticsAndMovesNoParameter) {
-  auto be = make_backend(Device::CPU, 1);
+  auto be = make_backend(Device::CPU, {/*threads=*/1});
   ModelOptions mo;
   mo.name = "resnet8";
   mo.num_classes = 10;

@@ -15,16 +15,12 @@
 namespace {
 
 namespace fs = std::filesystem;
-using inq::test::file_contents;
 using inq::test::make_temp_dir;
-using inq::test::run_shell;
+using inq::test::run_captured;
 
 const std::string kBinary = std::string(INQ_BINARY_DIR) + "/bin/inq_train";
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = inq::test::CommandResult;
 
 class InqTrainCli : public testing::Test {
  protected:
@@ -57,12 +53,7 @@ class InqTrainCli : public testing::Test {
   }
 
   Result run(const std::string& args, const std::string& prefix = "") const {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    Result r;
-    r.code = run_shell(prefix + kBinary + " " + args + " > " + out.string() + " 2> " + err.string());
-    r.out = file_contents(out);
-    r.err = file_contents(err);
-    return r;
+    return run_captured(prefix + kBinary + " " + args, dir_);
   }
 
   // One bad-input run: exit code 2 and a single error line containing `needle`.
@@ -150,6 +141,33 @@ TEST_F(InqTrainCli, StopsWithACheckpointAndResumes) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(metrics_lines(run_dir), 4u);
   EXPECT_TRUE(fs::exists(run_dir / "model.safetensors"));
+}
+
+// cuda.allow_tf32 changes what the run computes, so resume refuses to change it; cuda.deterministic only
+// whether a rerun is bit-identical, so it may change. An absent section counts as its defaults. On the
+// CPU the section is allowed and the header says it has no effect.
+TEST_F(InqTrainCli, ResumeRefusesTf32ButNotDeterminism) {
+  const fs::path run_dir = dir_ / "run";
+  Result r = run(write_config("tiny.json", tiny()) + " --stop-after-steps 6 --out " + run_dir.string());
+  ASSERT_EQ(r.code, 130) << r.err;
+  EXPECT_NE(r.out.find("backend  cpu (1 threads), strict fp32\n"), std::string::npos) << r.out;
+
+  expect_input_error("--resume " + run_dir.string() + " --set cuda.allow_tf32=true", "cuda.allow_tf32");
+  r = run("--resume " + run_dir.string() + " --set cuda.allow_tf32=false");  // the default: no change
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("resuming with changed"), std::string::npos) << r.out;
+  EXPECT_EQ(metrics_lines(run_dir), 4u);
+
+  nlohmann::json j = tiny();
+  j["cuda"] = {{"deterministic", false}};
+  const fs::path loose_dir = dir_ / "loose";
+  r = run(write_config("loose.json", j) + " --stop-after-steps 6 --out " + loose_dir.string());
+  ASSERT_EQ(r.code, 130) << r.err;
+  EXPECT_NE(r.out.find("(the cuda section has no effect on the cpu)"), std::string::npos) << r.out;
+  r = run("--resume " + loose_dir.string() + " --set cuda.deterministic=true");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resuming with changed cuda.deterministic"), std::string::npos) << r.out;
+  EXPECT_EQ(metrics_lines(loose_dir), 4u);
 }
 
 TEST_F(InqTrainCli, SigintWritesACheckpoint) {

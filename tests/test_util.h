@@ -73,4 +73,18 @@ inline std::string file_contents(const std::filesystem::path& path) {
   return os.str();
 }
 
+// How a command ended and what it wrote to stdout and stderr (kept apart, through files in `dir`).
+struct CommandResult {
+  int code = -1;
+  std::string out, err;
+};
+inline CommandResult run_captured(const std::string& cmd, const std::filesystem::path& dir) {
+  const std::filesystem::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  CommandResult r;
+  r.code = run_shell(cmd + " > " + out.string() + " 2> " + err.string());
+  r.out = file_contents(out);
+  r.err = file_contents(err);
+  return r;
+}
+
 }  // namespace inq::test

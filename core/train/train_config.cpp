@@ -125,7 +125,28 @@ void read_distributed(Config& c, DistributedSettings& d) {
   if (c.has("distributed.sync_batchnorm")) d.sync_batchnorm = c.get_bool("distributed.sync_batchnorm");
 }
 
+void read_cuda(Config& c, CudaSettings& cu) {
+  cu.allow_tf32 = c.get_bool("cuda.allow_tf32", cu.allow_tf32);
+  cu.deterministic = c.get_bool("cuda.deterministic", cu.deterministic);
+}
+
 }  // namespace
+
+BackendOptions backend_options(const TrainSettings& s, int cuda_device) {
+  BackendOptions o;
+  o.threads = s.threads;
+  o.cuda_device = cuda_device;
+  o.allow_tf32 = s.cuda.allow_tf32;
+  o.deterministic = s.cuda.deterministic;
+  return o;
+}
+
+nlohmann::json default_cuda_section() {
+  Config c(nlohmann::json{{"cuda", nlohmann::json::object()}});
+  CudaSettings unused;
+  read_cuda(c, unused);
+  return c.resolved().at("cuda");
+}
 
 std::vector<std::string> dataset_names() { return {"fashion_mnist", "synthetic", "imagenet"}; }
 
@@ -133,6 +154,8 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   TrainSettings s;
   s.device = c.get_choice("device", cuda_ok ? "cuda" : "cpu", {"cpu", "cuda"});
   s.threads = static_cast<int>(non_negative(c, "threads", 0));
+  // Like `distributed`: read only when the section is present, so older run directories resume.
+  if (c.has("cuda")) read_cuda(c, s.cuda);
   s.seed = static_cast<uint64_t>(non_negative(c, "seed", 0));
   s.out = c.get_string("out", "runs/" + file_stem(c.source()));
   if (s.out.empty()) throw ConfigError("out: must name a run directory");

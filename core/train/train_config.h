@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend.h"
 #include "core/config.h"
 #include "core/models/zoo.h"
 #include "core/train/inq_config.h"
@@ -44,9 +45,17 @@ struct DistributedSettings {
   bool sync_batchnorm = false;     // BatchNorm batch statistics over all ranks (true) or per rank
 };
 
+// Numerics of the CUDA backend (section `cuda`). Read, but without effect, on device "cpu" (like
+// `threads` on cuda), so a config written for a GPU also runs and resumes on the CPU.
+struct CudaSettings {
+  bool allow_tf32 = false;    // TF32 tensor cores for fp32 convolutions and GEMMs; false: strict fp32
+  bool deterministic = true;  // only deterministic cuDNN engines (bit-identical resume on the GPU)
+};
+
 struct TrainSettings {
   std::string device;  // "cpu" | "cuda"
   int threads = 0;
+  CudaSettings cuda;
   uint64_t seed = 0;
   std::string out;
   ModelOptions model;
@@ -72,6 +81,12 @@ std::vector<std::string> dataset_names();
 // Reads and validates every key, then Config::check_unused(). Throws ConfigError (or
 // std::invalid_argument) naming the key path. `cuda_ok` decides the default device.
 TrainSettings read_train_settings(Config& config, bool cuda_ok);
+
+// The options make_backend needs for these settings, on CUDA device `cuda_device`.
+BackendOptions backend_options(const TrainSettings& s, int cuda_device = 0);
+
+// The `cuda` section a config without one runs with (its defaults, as written back when present).
+nlohmann::json default_cuda_section();
 
 // Dotted paths at which two configs differ (keys present in only one included), sorted.
 std::vector<std::string> json_diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& prefix = "");

@@ -45,7 +45,7 @@ extern "C" void on_stop_signal(int sig) {
 const std::vector<std::string> kResumeMutable = {"device", "threads", "data.workers", "data.root",
                                                  "train.log_every", "train.eval_batch_size",
                                                  "distributed.backend", "distributed.timeout_s",
-                                                 "distributed.bucket_mb"};
+                                                 "distributed.bucket_mb", "cuda.deterministic"};
 
 
 std::string join(const std::vector<std::string>& v, size_t max_items = 12) {
@@ -55,8 +55,11 @@ std::string join(const std::vector<std::string>& v, size_t max_items = 12) {
   return s;
 }
 
-nlohmann::json without_out(nlohmann::json j) {
+// As compared on resume: without `out`, and the `cuda` section written out where it is absent (its
+// defaults apply), so that adding one on resume differs only in the keys whose value it changes.
+nlohmann::json as_compared(nlohmann::json j) {
   if (j.is_object()) j.erase("out");
+  if (j.is_object() && !j.contains("cuda")) j["cuda"] = default_cuda_section();
   return j;
 }
 
@@ -191,7 +194,7 @@ void Trainer::Impl::check_run_dir() {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(config_path + ": unreadable run config: " + e.what());
   }
-  const auto diff = json_diff(without_out(saved), without_out(s.resolved));
+  const auto diff = json_diff(as_compared(saved), as_compared(s.resolved));
   if (diff.empty()) {
     if (!opt.resume) log("note: " + dir + " holds an earlier run of this config; starting it over (--resume continues it)");
     return;
@@ -222,7 +225,12 @@ void Trainer::Impl::print_header() const {
   std::ostringstream os;
   os << "model    " << net->model_name() << "  " << net->num_params() << " parameters, input "
      << shape_str(net->input_chw()) << ", " << classes << " classes\n"
-     << "backend  " << be->description() << "\n"
+     << "backend  " << be->description();
+  // The CUDA description names its precision; the CPU has one.
+  if (be->device() == Device::CPU)
+    os << ", strict fp32"
+       << (s.cuda.allow_tf32 || !s.cuda.deterministic ? " (the cuda section has no effect on the cpu)" : "");
+  os << "\n"
      << "data     " << train_set->describe() << " / " << test_set->describe() << "\n"
      << "train    " << s.epochs << " epochs x " << steps_per_epoch << " steps of " << s.batch_size << ", lr "
      << s.optimizer.lr << " " << s.lr_schedule.type << ", momentum " << s.optimizer.momentum << ", weight decay "
@@ -293,7 +301,7 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   int cuda_device = 0;
   if (parse_device(t.s.device) == Device::CUDA && t.launch.world_size > 1 && cuda_device_count() > 0)
     cuda_device = device_for_local_rank(t.launch.local_rank, cuda_device_count());
-  t.be = make_backend(parse_device(t.s.device), t.s.threads, cuda_device);
+  t.be = make_backend(parse_device(t.s.device), backend_options(t.s, cuda_device));
   t.setup_distributed(comm_backend);
   t.check_run_dir();
   DataSplits splits = make_data_splits(t.s.data, t.s.model);

@@ -17,7 +17,7 @@ class CudaInq : public ::testing::Test {
   void SetUp() override {
     std::string why;
     if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-    cpu = make_backend(Device::CPU, 1);
+    cpu = make_backend(Device::CPU, {/*threads=*/1});
     gpu = make_backend(Device::CUDA);
   }
 

@@ -18,7 +18,7 @@ TEST(NcclCommunicator, WorldSizeOneKeepsBuffers) {
   std::string why;
   if (!build_has_nccl()) GTEST_SKIP() << "this build has no NCCL (needs INQ_WITH_CUDA and INQ_WITH_MPI)";
   if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-  auto be = make_backend(Device::CUDA, 0, 0);
+  auto be = make_backend(Device::CUDA);
   LaunchInfo one;
   auto comm = make_communicator("nccl", 60, one, *be);
   ASSERT_EQ(comm->world_size(), 1);
