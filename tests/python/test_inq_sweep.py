@@ -48,6 +48,9 @@ class GridExpansion(unittest.TestCase):
             self.assertEqual(cfg["lr_schedule"]["milestones"], [eps / 2], p.id)  # lr step halfway through a stage
             self.assertEqual(cfg["inq"]["partition"], p.labels["part"], p.id)
             self.assertEqual(cfg["seed"], int(p.labels["seed"]), p.id)
+            low_bit = bits <= 3  # the shipped 3- and 2-bit configs turn both low-bit options on, 5 and 4 bits neither
+            self.assertEqual(cfg["inq"].get("bn_recalibration_batches", 0) > 0, low_bit, p.id)
+            self.assertEqual(cfg["inq"].get("float_epochs", 0) > 0, low_bit, p.id)
             self.assertEqual(sweep.planned_epochs(cfg),
                              len(PAPER[bits]) * eps + cfg["inq"].get("float_epochs", 0), p.id)
 
