@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Runs a grid of inq_train runs (a sweep) one after another, or writes a Slurm job-array script.
+"""Runs a grid of inq_train runs (a sweep), one or --jobs N at a time, or writes a Slurm job-array script.
 
   python3 scripts/inq_sweep.py configs/sweeps/fmnist_tradeoff.json            # run every point
+  python3 scripts/inq_sweep.py GRID --jobs 2                                   # two points at once
   python3 scripts/inq_sweep.py GRID --list                                     # points and their state
   python3 scripts/inq_sweep.py GRID --estimate --seconds-per-epoch 47          # planned epochs, hours
   python3 scripts/inq_sweep.py GRID --slurm runs/sweeps/NAME/sweep_array.sbatch [--submit]
@@ -15,11 +16,16 @@ with `inq_train BASE --set ... --resume DIR` when DIR holds a checkpoint, and re
 naming the differing keys) when DIR holds a run of another config: the requested config is kept in
 DIR/sweep_point.json and checked against it and against inq_train's resolved DIR/config.json.
 
-Ctrl-C (or SIGTERM) is passed once to the running inq_train, which checkpoints and exits; running
-the same command again continues where it stopped. Only the standard library is used.
+--jobs N runs up to N points at once (each with threads = cores // N and one data worker unless --set
+gives them; its output in DIR/train.log). A runner holds an flock on DIR/sweep_point.lock while a point
+runs, so two runners never run the same point: the second skips it. Ctrl-C (or SIGTERM) is passed once
+to every running inq_train, which checkpoints and exits; running the same command again continues where
+it stopped. Only the standard library is used.
 """
 import argparse
+import collections
 import copy
+import fcntl
 import json
 import os
 import re
@@ -32,6 +38,7 @@ import time
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 SLURM_TEMPLATE = os.path.join(SCRIPT_DIR, "slurm", "sweep_array.sbatch.in")
 POINT_RECORD = "sweep_point.json"
+LOCK_FILE = "sweep_point.lock"  # flock held while a runner runs the point (lock_point)
 LABEL_RE = re.compile(r"^[A-Za-z0-9.+-]+$")  # no '_': it separates the axes in a point id
 NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 # Keys inq_train lets change on --resume: machine settings, not part of a point's identity.
@@ -354,22 +361,32 @@ def train_command(point, run_dir, bin_dir, runtime_sets, state):
 # ---------------------------------------------------------------- running
 
 class Stopper:
-    """Passes SIGINT/SIGTERM once to the child (its own session, so a terminal's Ctrl-C reaches it
-    only through us and inq_train sees one signal: a second one would kill it at once)."""
+    """Passes SIGINT/SIGTERM once to the running children (each in its own session, so a terminal's Ctrl-C
+    reaches them only through us and inq_train sees one signal: a second one would kill it at once)."""
 
     def __init__(self):
-        self.child = None
+        self.children = []
         self.signal = 0
         self.saved = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def add(self, child):
+        self.children.append(child)
+        if self.signal:  # the signal came between the last look at it and the start: pass it on
+            child.send_signal(self.signal)
+
+    def remove(self, child):
+        self.children.remove(child)
 
     def _handle(self, signum, _frame):
         first = not self.signal
         self.signal = self.signal or signum
-        if self.child is not None and self.child.poll() is None:
-            self.child.send_signal(signum)
-            if first:
-                print(f"\ninq_sweep: signal {signum}: inq_train checkpoints and stops (again: kill it at once)",
-                      file=sys.stderr, flush=True)
+        running = [c for c in self.children if c.poll() is None]
+        for child in running:
+            child.send_signal(signum)
+        if running and first:
+            what = ("inq_train checkpoints and stops (again: kill it at once)" if len(running) == 1 else
+                    f"{len(running)} inq_train runs checkpoint and stop (again: kill them at once)")
+            print(f"\ninq_sweep: signal {signum}: {what}", file=sys.stderr, flush=True)
 
     def restore(self):
         for s, h in self.saved.items():
@@ -381,60 +398,233 @@ def fmt_seconds(s):
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def run_points(points, indices, root, bin_dir, runtime_sets, keep_going, log=print, extra_args=()):
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (taskset, cgroups' cpusets)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def parallel_sets(user_sets, jobs, cores=None):
+    """The --set KEY=VALUE strings each of `jobs` parallel points gets unless the user gave the key:
+    the cores shared out (threads = max(1, cores // jobs)) and one data worker."""
+    given = {s.split("=", 1)[0].strip() for s in user_sets}
+    out = []
+    if "threads" not in given:
+        out.append(f"threads={max(1, (cores or cpu_count()) // jobs)}")
+    if "data.workers" not in given:
+        out.append("data.workers=1")
+    return out
+
+
+def lock_point(run_dir):
+    """An exclusive flock on DIR/sweep_point.lock: its fd, None when another process holds it, or -1 where the
+    file system has no flock. The lock belongs to the open file, which inq_train inherits, so it is held while
+    either the runner or its inq_train lives, and the kernel drops it when both are gone (a crash leaves only
+    an empty, unlocked file, which point_state does not look at)."""
+    os.makedirs(run_dir, exist_ok=True)
+    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:  # e.g. ENOSYS on a Lustre mounted without flock: run unguarded, as before locks
+        os.close(fd)
+        return -1
+    return fd
+
+
+def locked_elsewhere(run_dir):
+    """Whether another process holds DIR's lock (creating no lock file where there is none)."""
+    try:
+        fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def unlock_point(fd):
+    if fd is not None and fd >= 0:
+        os.close(fd)
+
+
+def last_line(path, offset):
+    """The last non-empty line written to the log at `path` after byte `offset` ('' if none)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(offset, size - 8192))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [s.strip() for s in re.split(r"[\r\n]", text) if s.strip()]
+    return lines[-1] if lines else ""
+
+
+class _Job:
+    """A started point: its inq_train, lock and (with --jobs > 1) log file."""
+
+    def __init__(self, head, point, run_dir, child, lock, log_path, log_start):
+        self.head, self.point, self.run_dir = head, point, run_dir
+        self.child, self.lock = child, lock
+        self.log_path, self.log_start = log_path, log_start
+        self.t0 = time.monotonic()
+
+
+def _wait_any(running):
+    if len(running) == 1:  # nothing else can start before it ends (run_points fills free slots first)
+        running[0].child.wait()
+        return running[0]
+    while True:
+        for job in running:
+            if job.child.poll() is not None:
+                return job
+        time.sleep(0.2)
+
+
+def run_points(points, indices, root, bin_dir, runtime_sets, keep_going, log=print, extra_args=(), jobs=1):
+    """Runs the points `indices`, at most `jobs` at once, starting them in that order. jobs == 1: each
+    inq_train writes to the terminal; more: to DIR/train.log (appended), the runner prints its final line."""
     exe = os.path.join(bin_dir, "inq_train")
     if not os.access(exe, os.X_OK):
         raise SweepError(f"{exe}: not found or not executable; build it (scripts/build.sh) or pass --bin")
+    if jobs > 1:
+        indices = list(dict.fromkeys(indices))  # a point named twice by --index runs once, never twice at once
     stopper = Stopper()
-    failed, start = [], time.monotonic()
-    try:
-        for n, i in enumerate(indices, 1):
-            if stopper.signal:
-                log(f"stopped before point {i}; run the same command again to continue")
-                return 128 + stopper.signal
-            point = points[i]
-            run_dir = os.path.join(root, point.id)
-            head = f"[{n}/{len(indices)}] point {i} {point.id}"
-            try:
-                state = point_state(point, run_dir)
-            except SweepError as e:
-                if not keep_going:
-                    raise
-                log(f"{head}: ERROR {e}")
+    failed, elsewhere, start = [], [], time.monotonic()
+    pending = collections.deque(enumerate(indices, 1))
+    running = []
+    halt = None  # why no new point starts: "failed", a SweepError to raise at the end, or an exit code of a stop
+    stopped_any = unguarded = False
+
+    def start_next():
+        nonlocal halt, unguarded
+        n, i = pending.popleft()
+        point = points[i]
+        run_dir = os.path.join(root, point.id)
+        head = f"[{n}/{len(indices)}] point {i} {point.id}"
+        lock = None
+        try:
+            state = point_state(point, run_dir)
+            if state != "done":
+                lock = lock_point(run_dir)
+                if lock is None:
+                    log(f"{head}: running in another runner, skipping")
+                    elsewhere.append(point.id)
+                    return
+                if lock < 0 and not unguarded:
+                    unguarded = True
+                    log(f"inq_sweep: note: no file locks (flock) under {root}: nothing keeps another runner "
+                        f"from running the same point")
+                state = point_state(point, run_dir)  # again under the lock: another runner may just have finished it
+        except SweepError as e:
+            unlock_point(lock)
+            if lock is None and locked_elsewhere(run_dir):  # e.g. its inq_train is writing config.json right now
+                log(f"{head}: running in another runner, skipping")
+                elsewhere.append(point.id)
+                return
+            if not keep_going and not running:
+                raise
+            log(f"{head}: ERROR {e}")
+            if keep_going:
                 failed.append((point.id, str(e)))
-                continue
-            if state == "done":
-                log(f"{head}: finished, skipping")
-                continue
-            verb = {"new": "running", "restart": "running (no checkpoint yet: starting over)",
-                    "resume": "resuming"}[state]
-            cmd = train_command(point, run_dir, bin_dir, runtime_sets, state) + list(extra_args)
-            log(f"{head}: {verb} ({planned_epochs(point.load_config())} epochs)\n  $ {shlex.join(cmd)}")
+            else:
+                halt = halt or e
+            return
+        if state == "done":
+            unlock_point(lock)
+            log(f"{head}: finished, skipping")
+            return
+        if stopper.signal:  # arrived while we looked at the directory: start nothing more
+            unlock_point(lock)
+            pending.appendleft((n, i))
+            return
+        verb = {"new": "running", "restart": "running (no checkpoint yet: starting over)",
+                "resume": "resuming"}[state]
+        cmd = train_command(point, run_dir, bin_dir, runtime_sets, state) + list(extra_args)
+        log_path = os.path.join(run_dir, "train.log") if jobs > 1 else None
+        log(f"{head}: {verb} ({planned_epochs(point.load_config())} epochs)"
+            + (f", output in {log_path}" if log_path else "") + f"\n  $ {shlex.join(cmd)}")
+        out, log_start = None, 0
+        try:
             write_record(point, run_dir)
-            t0 = time.monotonic()
-            stopper.child = subprocess.Popen(cmd, start_new_session=True)
-            rc = stopper.child.wait()
-            stopper.child = None
-            write_record(point, run_dir)
-            took = fmt_seconds(time.monotonic() - t0)
-            if stopper.signal or rc in (130, 143):  # ours, or a signal sent to inq_train itself
-                log(f"{head}: stopped after {took} (inq_train exit {rc}); run the same command again to continue")
-                return 128 + stopper.signal if stopper.signal else rc
-            if rc != 0:
+            if log_path:
+                out = open(log_path, "ab")
+                out.write(f"\n==== inq_sweep {time.strftime('%Y-%m-%d %H:%M:%S')}: {verb}\n$ {shlex.join(cmd)}\n"
+                          .encode())
+                out.flush()
+                log_start = out.tell()
+            child = subprocess.Popen(cmd, start_new_session=True, pass_fds=(lock,) if lock >= 0 else (),
+                                     stdout=out, stderr=subprocess.STDOUT if out else None)
+        except BaseException:
+            unlock_point(lock)
+            raise
+        finally:
+            if out:
+                out.close()
+        stopper.add(child)
+        running.append(_Job(head, point, run_dir, child, lock, log_path, log_start))
+
+    try:
+        while True:
+            while pending and len(running) < jobs and halt is None and not stopper.signal:
+                start_next()
+            if not running:
+                break
+            job = _wait_any(running)
+            running.remove(job)
+            stopper.remove(job.child)
+            rc = job.child.returncode
+            try:
+                write_record(job.point, job.run_dir)
+            finally:
+                unlock_point(job.lock)
+            took = fmt_seconds(time.monotonic() - job.t0)
+            tail = last_line(job.log_path, job.log_start) if job.log_path else ""
+            tail = f"\n  {tail}" if tail else ""
+            if rc != 0 and (stopper.signal or rc in (130, 143)):  # ours, or a signal sent to inq_train itself
+                log(f"{job.head}: stopped after {took} (inq_train exit {rc}); run the same command again to continue"
+                    + tail)
+                stopped_any = True
+                if halt is None or halt == "failed":
+                    halt = rc
+            elif rc != 0:
                 msg = f"inq_train exit {rc}"
-                log(f"{head}: FAILED after {took}: {msg}")
-                failed.append((point.id, msg))
-                if not keep_going:
-                    break
-                continue
-            log(f"{head}: done in {took}; sweep time {fmt_seconds(time.monotonic() - start)}")
+                log(f"{job.head}: FAILED after {took}: {msg}" + tail)
+                failed.append((job.point.id, msg))
+                if not keep_going and halt is None:
+                    halt = "failed"
+            else:
+                log(f"{job.head}: done in {took}; sweep time {fmt_seconds(time.monotonic() - start)}" + tail)
     finally:
+        for job in running:  # only after an exception: leave no inq_train running unwatched
+            job.child.send_signal(signal.SIGTERM)
+        for job in running:
+            job.child.wait()
+            unlock_point(job.lock)
         stopper.restore()
+    if stopper.signal or isinstance(halt, int):
+        if pending and not stopped_any:
+            log(f"stopped before point {pending[0][1]}; run the same command again to continue")
+        return 128 + stopper.signal if stopper.signal else halt
+    if isinstance(halt, SweepError):
+        raise halt
     if failed:
         log(f"{len(failed)} point(s) failed: " + "; ".join(f"{p} ({m})" for p, m in failed))
         return 1
-    log(f"sweep {'complete' if len(indices) == len(points) else 'part complete'}: {len(indices)} point(s) "
-        f"in {fmt_seconds(time.monotonic() - start)}")
+    if elsewhere:
+        log(f"{len(elsewhere)} point(s) left to the runner running them: {', '.join(elsewhere)}")
+    log(f"sweep {'complete' if len(indices) == len(points) and not elsewhere else 'part complete'}: "
+        f"{len(indices)} point(s) in {fmt_seconds(time.monotonic() - start)}")
     return 0
 
 
@@ -539,6 +729,9 @@ def main(argv=None):
     ap.add_argument("--only", action="append", default=[], metavar="AXIS=LABEL[,LABEL]",
                     help="run only points with these labels (repeatable, all must hold)")
     ap.add_argument("--stop-after-steps", type=int, metavar="N", help=argparse.SUPPRESS)  # tests: inq_train's
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="run up to N points at once (default 1), each with threads = cores // N and "
+                         "data.workers = 1 unless --set gives them, its output in RUN_DIR/train.log")
     ap.add_argument("--keep-going", action="store_true", help="after a failed point, go on with the next")
     ap.add_argument("--list", action="store_true", help="print the points, their state and commands; run nothing")
     ap.add_argument("--estimate", action="store_true", help="print planned epochs and hours per point")
@@ -555,6 +748,11 @@ def main(argv=None):
     ap.add_argument("--slurm-max-parallel", type=int, help="--slurm: at most N array tasks at once")
     args = ap.parse_args(argv)
     try:
+        if args.jobs < 1:
+            raise SweepError(f"--jobs {args.jobs}: expected the number of points to run at once, 1 or more")
+        if args.slurm and args.jobs != 1:
+            raise SweepError("--jobs and --slurm: a job array already runs its points in parallel "
+                             "(--slurm-max-parallel bounds them)")
         grid = Grid(args.grid)
         root = args.root or os.path.join("runs", "sweeps", grid.name)
         runtime_sets = parse_runtime_sets(args.set)
@@ -607,11 +805,16 @@ def main(argv=None):
                 print("    " + shlex.join(train_command(p, run_dir, args.bin, runtime_sets,
                                                         "resume" if state == "resume" else "new")))
             return 0
-        print(f"grid {grid.name}: {len(indices)} of {len(grid.points)} points, run directories under {root}",
-              flush=True)
+        at_once = ""
+        if args.jobs > 1:
+            added = parallel_sets(args.set, args.jobs)
+            runtime_sets += parse_runtime_sets(added)
+            at_once = f", up to {args.jobs} at once" + (f" ({', '.join(added)} each)" if added else "")
+        print(f"grid {grid.name}: {len(indices)} of {len(grid.points)} points, run directories under {root}"
+              + at_once, flush=True)
         extra = ["--stop-after-steps", str(args.stop_after_steps)] if args.stop_after_steps is not None else []
         return run_points(grid.points, indices, root, args.bin, runtime_sets, args.keep_going,
-                          log=lambda s: print(s, flush=True), extra_args=extra)
+                          log=lambda s: print(s, flush=True), extra_args=extra, jobs=args.jobs)
     except SweepError as e:
         print(f"inq_sweep: error: {e}", file=sys.stderr)
         return 2

@@ -202,6 +202,239 @@ class RunningPoints(unittest.TestCase):
         self.assertEqual(sweep.point_state(point, os.path.dirname(metrics)), "resume")
 
 
+class ParallelOptions(unittest.TestCase):
+    def test_threads_share_the_cores_unless_given(self):
+        self.assertEqual(sweep.parallel_sets([], 2, cores=16), ["threads=8", "data.workers=1"])
+        self.assertEqual(sweep.parallel_sets([], 3, cores=16), ["threads=5", "data.workers=1"])
+        self.assertEqual(sweep.parallel_sets([], 4, cores=2), ["threads=1", "data.workers=1"])
+        self.assertEqual(sweep.parallel_sets(["threads=3"], 2, cores=16), ["data.workers=1"])
+        self.assertEqual(sweep.parallel_sets(["data.workers=2", "threads=1"], 2, cores=16), [])
+
+    def test_bad_jobs_are_errors(self):
+        with tempfile.TemporaryDirectory(prefix="inq_sweep_jobs_") as tmp:
+            grid = tiny_grid(tmp, os.path.join(tmp, "no_base.json"))  # never read: the options fail first
+            script = os.path.join(tmp, "array.sbatch")
+            for args, message in ((["--jobs", "0"], "--jobs 0: expected the number of points to run at once"),
+                                  (["--jobs", "-1", "--list"], "--jobs -1: expected"),
+                                  (["--jobs", "2", "--slurm", script], "a job array already runs its points")):
+                with self.subTest(args=args):
+                    r = run_sweep(grid, "--root", os.path.join(tmp, "root"), "--bin", BIN_DIR, *args)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    self.assertIn(message, r.stderr)
+                    self.assertEqual(r.stdout, "")
+            self.assertFalse(os.path.exists(script))
+            self.assertFalse(os.path.exists(os.path.join(tmp, "root")))
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def lock_is_free(run_dir):
+    """Whether no process holds the runner's flock on run_dir/sweep_point.lock (takes and drops it if free)."""
+    import fcntl
+    fd = os.open(os.path.join(run_dir, sweep.LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def wait_for(predicate, proc=None, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline or (proc is not None and proc.poll() is not None):
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def inq_train_pids(run_dir):
+    """inq_train processes whose command line names run_dir (an orphan left by a killed runner)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == "inq_train" and run_dir in argv:
+            pids.append(int(entry))
+    return pids
+
+
+@unittest.skipUnless(have_apps("inq_train"), f"needs {BIN_DIR}/inq_train (build the apps; INQ_BIN_DIR)")
+class ParallelPoints(unittest.TestCase):
+    """--jobs N: several points at once, each point run by one runner at a time (its flock)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp_obj = tempfile.TemporaryDirectory(prefix="inq_sweep_jobs_")
+        cls.tmp = cls.tmp_obj.name
+        cls.base, _ = tiny_setup(cls.tmp)
+        cls.grid = tiny_grid(cls.tmp, cls.base)
+        cls.pids = ("bits-5_seed-0", "bits-2_seed-0", "bits-2_seed-1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp_obj.cleanup()
+
+    def big_grid(self, name, **base_changes):
+        """The tiny grid over 1024 training images (a few seconds a point: time to interrupt it)."""
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        base, _ = tiny_setup(d, size=1024)
+        if base_changes:
+            with open(base) as f:
+                cfg = json.load(f)
+            cfg = sweep.apply_sets(cfg, base_changes)
+            with open(base, "w") as f:
+                json.dump(cfg, f)
+        return tiny_grid(d, base)
+
+    def test_two_at_once_give_the_same_models_as_one_at_a_time(self):
+        one, two = os.path.join(self.tmp, "root_j1"), os.path.join(self.tmp, "root_j2")
+        r1 = run_sweep(self.grid, "--root", one, "--bin", BIN_DIR, "--set", "threads=1")
+        self.assertEqual(r1.returncode, 0, r1.stdout + r1.stderr)
+        self.assertIn("[1/3] point 0 bits-5_seed-0: running (2 epochs)\n  $ ", r1.stdout)  # --jobs 1 as before
+        self.assertIn("train loss", r1.stdout)  # inq_train wrote to the runner's terminal
+        r2 = run_sweep(self.grid, "--root", two, "--bin", BIN_DIR, "--set", "threads=1", "--jobs", "2")
+        self.assertEqual(r2.returncode, 0, r2.stdout + r2.stderr)
+        self.assertIn("up to 2 at once (data.workers=1 each)", r2.stdout)
+        self.assertIn("sweep complete: 3 point(s)", r2.stdout)
+        self.assertNotIn("train loss", r2.stdout + r2.stderr)  # inq_train's output went to the log files
+        for i, pid in enumerate(self.pids):
+            d = os.path.join(two, pid)
+            self.assertIn(f"point {i} {pid}: running ({3 if i else 2} epochs), output in {d}/train.log", r2.stdout)
+            self.assertRegex(r2.stdout, rf"point {i} {pid}: done in \S+; sweep time \S+\n  done: "
+                                        rf"{re.escape(d)}/model.safetensors; ")  # with inq_train's last line
+            self.assertEqual(read_bytes(os.path.join(one, pid, "model.safetensors")),
+                             read_bytes(os.path.join(d, "model.safetensors")), pid)
+            self.assertFalse(os.path.exists(os.path.join(one, pid, "train.log")))
+            with open(os.path.join(d, "train.log")) as f:
+                log = f.read()
+            self.assertIn("backend  cpu (1 threads)", log)
+            self.assertIn("train loss", log)
+            with open(os.path.join(d, "config.json")) as f:
+                resolved = json.load(f)
+            self.assertEqual((resolved["threads"], resolved["data"]["workers"]), (1, 1), pid)
+            self.assertTrue(lock_is_free(d), pid)  # the runner is gone and so is its lock
+        # The lock files left behind change nothing: every point is finished and skipped, untouched.
+        stamps = {pid: os.stat(os.path.join(two, pid, "metrics.jsonl")).st_mtime_ns for pid in self.pids}
+        r = run_sweep(self.grid, "--root", two, "--bin", BIN_DIR, "--jobs", "2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count("finished, skipping"), 3, r.stdout)
+        self.assertEqual(stamps, {pid: os.stat(os.path.join(two, pid, "metrics.jsonl")).st_mtime_ns
+                                  for pid in self.pids})
+
+    def test_a_failure_lets_the_running_point_finish_and_starts_no_other(self):
+        grid = {"name": "fail", "base": self.base, "axes": [{"name": "case", "values": [
+                    {"label": "bad", "set": {"init.weights": os.path.join(self.tmp, "missing.safetensors")}},
+                    {"label": "a", "set": {"seed": 0}}, {"label": "b", "set": {"seed": 1}}]}],
+                "grids": [{"case": ["bad", "a", "b"]}]}
+        path = os.path.join(self.tmp, "fail.json")
+        with open(path, "w") as f:
+            json.dump(grid, f)
+        root = os.path.join(self.tmp, "root_fail")
+        r = run_sweep(path, "--root", root, "--bin", BIN_DIR, "--jobs", "2")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"point 0 case-bad: FAILED after \S+: inq_train exit \d+\n  inq_train: error: .*"
+                                   r"missing\.safetensors")
+        self.assertIn("point 1 case-a: done in", r.stdout)
+        self.assertIn("1 point(s) failed: case-bad (inq_train exit", r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(root, "case-a", "model.safetensors")))
+        self.assertFalse(os.path.exists(os.path.join(root, "case-b")), "started a point after a failure")
+
+    def test_sigint_stops_every_child_and_a_rerun_completes(self):
+        # Threads and workers of the base are not what the runner gives each of its 2 points.
+        grid = self.big_grid("big_sig", threads=3, **{"data.workers": 2})
+        root = os.path.join(self.tmp, "root_sig")
+        args = [grid, "--root", root, "--bin", BIN_DIR, "--jobs", "2", "--index", "0", "--index", "1"]
+        dirs = [os.path.join(root, pid) for pid in self.pids[:2]]
+        proc = subprocess.Popen([sys.executable, SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            started = wait_for(lambda: all(os.path.exists(os.path.join(d, "metrics.jsonl")) for d in dirs), proc)
+            self.assertTrue(started, "the two points did not both start")  # their reference evaluations are written
+            for d in dirs:
+                self.assertFalse(lock_is_free(d), d)
+            # A second runner on an overlapping selection leaves the running points alone.
+            r = run_sweep(grid, "--root", root, "--bin", BIN_DIR, "--index", "1", "--index", "0")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("[1/2] point 1 bits-2_seed-0: running in another runner, skipping", r.stdout)
+            self.assertIn("[2/2] point 0 bits-5_seed-0: running in another runner, skipping", r.stdout)
+            self.assertIn("2 point(s) left to the runner running them: bits-2_seed-0, bits-5_seed-0", r.stdout)
+            self.assertIn("sweep part complete", r.stdout)
+            proc.send_signal(signal.SIGINT)  # to the sweep only, as a terminal's Ctrl-C reaches it
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 130, out + err)
+        self.assertIn("2 inq_train runs checkpoint and stop", err)
+        for i, d in enumerate(dirs):
+            self.assertRegex(out, rf"point {i} {self.pids[i]}: stopped after \S+ \(inq_train exit 130\); run the "
+                                  rf"same command again to continue\n  inq_train: interrupted; resume with")
+            self.assertEqual(sweep.point_state(sweep.Grid(grid).points[i], d), "resume")
+            with open(os.path.join(d, "config.json")) as f:
+                resolved = json.load(f)
+            self.assertEqual(resolved["threads"], max(1, sweep.cpu_count() // 2))  # cores // jobs
+            self.assertEqual(resolved["data"]["workers"], 1)
+        self.assertFalse(os.path.exists(os.path.join(root, self.pids[2])))
+
+        r = run_sweep(*args)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count(": resuming ("), 2, r.stdout)
+        for i, d in enumerate(dirs):
+            self.assertEqual(sweep.point_state(sweep.Grid(grid).points[i], d), "done")
+            with open(os.path.join(d, "train.log")) as f:
+                log = f.read()
+            self.assertRegex(log, r"resume   from epoch 0, step [1-9]")  # continued, not restarted
+            self.assertEqual(log.count("==== inq_sweep "), 2)  # both runs appended to the same log
+
+    def test_the_lock_outlives_a_killed_runner_while_its_inq_train_runs(self):
+        grid = self.big_grid("big_kill")
+        root = os.path.join(self.tmp, "root_kill")
+        d = os.path.join(root, self.pids[0])
+        proc = subprocess.Popen([sys.executable, SCRIPT, grid, "--root", root, "--bin", BIN_DIR, "--index", "0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        orphans = []
+        try:
+            self.assertTrue(wait_for(lambda: os.path.exists(os.path.join(d, "metrics.jsonl")), proc))
+            proc.kill()  # the runner dies; its inq_train (own session) goes on and holds the inherited lock
+            proc.wait()
+            orphans = inq_train_pids(d)
+            self.assertEqual(len(orphans), 1, orphans)
+            self.assertFalse(lock_is_free(d))
+            r = run_sweep(grid, "--root", root, "--bin", BIN_DIR, "--index", "0")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("point 0 bits-5_seed-0: running in another runner, skipping", r.stdout)
+            # Caught while its inq_train writes config.json, a locked point is still only skipped, not an error.
+            cfg_path = os.path.join(d, "config.json")
+            whole = read_bytes(cfg_path)
+            with open(cfg_path, "wb") as f:
+                f.write(whole[:len(whole) // 2])
+            try:
+                r = run_sweep(grid, "--root", root, "--bin", BIN_DIR, "--index", "0")
+            finally:
+                with open(cfg_path, "wb") as f:
+                    f.write(whole)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("point 0 bits-5_seed-0: running in another runner, skipping", r.stdout)
+        finally:
+            for pid in orphans:
+                os.kill(pid, signal.SIGINT)  # it checkpoints and exits
+            self.assertTrue(wait_for(lambda: lock_is_free(d)), "the lock outlived its inq_train")
+        self.assertIn(sweep.point_state(sweep.Grid(grid).points[0], d), ("resume", "done"))
+
+
 @unittest.skipUnless(have_apps("inq_train"), f"needs {BIN_DIR}/inq_train (build the apps; INQ_BIN_DIR)")
 class SlurmArray(unittest.TestCase):
     def test_script_contents_and_one_task(self):
