@@ -333,16 +333,28 @@ TEST(InqBatchNormRecalibration, GivesTheMeanOfTheBatchStatisticsAndMovesNoParame
       << "recalibration changed a parameter";
 }
 
-TEST(InqPlan, MapsEpochsToStagesAndRestartsTheSchedule) {
+// Two stages (σ = 0.5, 1) of the given epochs, then `float_epochs` float epochs.
+InqSettings two_stages(std::vector<int64_t> stage_epochs, int float_epochs) {
   InqSettings s;
   s.enabled = true;
   s.options.portions = {0.5, 1.0};
-  s.stage_epochs = {2, 3};
-  s.float_epochs = 1;
+  s.stage_epochs = std::move(stage_epochs);
+  s.float_epochs = float_epochs;
+  return s;
+}
+
+// lr 0.01, times 0.1 at each milestone (epochs).
+LrScheduleOptions multistep_lr(std::vector<double> milestones) {
   LrScheduleOptions lr;
   lr.type = "multistep";
   lr.base_lr = 0.01;
-  lr.milestones = {1};
+  lr.milestones = std::move(milestones);
+  return lr;
+}
+
+TEST(InqPlan, MapsEpochsToStagesAndRestartsTheSchedule) {
+  InqSettings s = two_stages({2, 3}, 1);
+  const LrScheduleOptions lr = multistep_lr({1});
   const InqPlan restarted(s, lr, 10);
   EXPECT_EQ(restarted.total_epochs(), 6);
   const std::vector<int> stage = {0, 0, 1, 1, 1, 2};
@@ -365,15 +377,8 @@ TEST(InqPlan, MapsEpochsToStagesAndRestartsTheSchedule) {
 }
 
 TEST(InqPlan, FloatPhaseHasItsOwnMilestones) {
-  InqSettings s;
-  s.enabled = true;
-  s.options.portions = {0.5, 1.0};
-  s.stage_epochs = {4, 4};
-  s.float_epochs = 2;
-  LrScheduleOptions lr;
-  lr.type = "multistep";
-  lr.base_lr = 0.01;
-  lr.milestones = {2};  // half of a 4-epoch stage: never reached inside the 2 float epochs
+  InqSettings s = two_stages({4, 4}, 2);
+  const LrScheduleOptions lr = multistep_lr({2});  // half of a 4-epoch stage: never reached inside the 2 float epochs
   EXPECT_DOUBLE_EQ(InqPlan(s, lr, 10).lr_at_step(95), 0.01);  // float epoch 2 still at the stage lr
   s.has_float_milestones = true;
   s.float_milestones = {1};

@@ -104,8 +104,9 @@ class GridExpansion(unittest.TestCase):
         self.assertAlmostEqual(hours, epochs * 60000 / 1000.0 / 3600)
 
 
-@unittest.skipUnless(have_apps("inq_train"), f"needs {BIN_DIR}/inq_train (build the apps; INQ_BIN_DIR)")
-class RunningPoints(unittest.TestCase):
+class TinyRunsCase(unittest.TestCase):
+    """A temporary directory per test class with the tiny base config (tiny_setup) in it."""
+
     @classmethod
     def setUpClass(cls):
         cls.tmp_obj = tempfile.TemporaryDirectory(prefix="inq_sweep_test_")
@@ -115,6 +116,10 @@ class RunningPoints(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.tmp_obj.cleanup()
+
+
+@unittest.skipUnless(have_apps("inq_train"), f"needs {BIN_DIR}/inq_train (build the apps; INQ_BIN_DIR)")
+class RunningPoints(TinyRunsCase):
 
     def test_skip_resume_and_conflicts(self):
         grid = tiny_grid(self.tmp, self.base)
@@ -270,20 +275,14 @@ def inq_train_pids(run_dir):
 
 
 @unittest.skipUnless(have_apps("inq_train"), f"needs {BIN_DIR}/inq_train (build the apps; INQ_BIN_DIR)")
-class ParallelPoints(unittest.TestCase):
+class ParallelPoints(TinyRunsCase):
     """--jobs N: several points at once, each point run by one runner at a time (its flock)."""
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp_obj = tempfile.TemporaryDirectory(prefix="inq_sweep_jobs_")
-        cls.tmp = cls.tmp_obj.name
-        cls.base, _ = tiny_setup(cls.tmp)
+        super().setUpClass()
         cls.grid = tiny_grid(cls.tmp, cls.base)
         cls.pids = ("bits-5_seed-0", "bits-2_seed-0", "bits-2_seed-1")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp_obj.cleanup()
 
     def big_grid(self, name, **base_changes):
         """The tiny grid over 1024 training images (a few seconds a point: time to interrupt it)."""
