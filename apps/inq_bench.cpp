@@ -467,10 +467,8 @@ int run(const Args& a) {
     j["final_loss"] = mean_loss;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("inq_bench %s batch %d input %dx%dx%d, %s%s, %lld params\n", a.model.c_str(), n, a.channels,
-                a.image_size, a.image_size, be->description().c_str(),
-                be->device() == inq::Device::CPU ? ", strict fp32" : "",  // CUDA's description names its own
-                static_cast<long long>(net->num_params()));
+    std::printf("inq_bench %s batch %d input %dx%dx%d, %s, %lld params\n", a.model.c_str(), n, a.channels,
+                a.image_size, a.image_size, be->description().c_str(), static_cast<long long>(net->num_params()));
     std::printf("  %d steps after %d warm-up: median %.3f ms (p10 %.3f, p90 %.3f)  %.1f img/s  peak %.1f MiB  loss %.4f\n",
                 a.steps, a.warmup, median, p10, p90, ips, peak_mib, mean_loss);
   }

@@ -17,7 +17,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
-  virtual std::string description() const = 0;  // e.g. "cpu (2 threads)" or "cuda:0 NVIDIA H100"
+  // e.g. "cpu (2 threads), strict fp32" or "cuda:0 NVIDIA H100 (..., tf32, deterministic)"
+  virtual std::string description() const = 0;
 
   // --- memory ---
   virtual std::shared_ptr<Storage> allocate(size_t bytes) = 0;

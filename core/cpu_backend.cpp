@@ -34,7 +34,8 @@ CpuBackend::CpuBackend(int threads) : usage_(std::make_shared<Usage>()) {
   openblas_set_num_threads(1);  // parallelism comes from OpenMP over images and channels
 }
 
-std::string CpuBackend::description() const { return "cpu (" + std::to_string(threads_) + " threads)"; }
+// Names its precision, as the CUDA backend's does: the CPU has only one.
+std::string CpuBackend::description() const { return "cpu (" + std::to_string(threads_) + " threads), strict fp32"; }
 
 size_t CpuBackend::peak_bytes() const { return usage_->peak.load(); }
 

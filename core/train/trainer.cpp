@@ -226,10 +226,8 @@ void Trainer::Impl::print_header() const {
   os << "model    " << net->model_name() << "  " << net->num_params() << " parameters, input "
      << shape_str(net->input_chw()) << ", " << classes << " classes\n"
      << "backend  " << be->description();
-  // The CUDA description names its precision; the CPU has one.
-  if (be->device() == Device::CPU)
-    os << ", strict fp32"
-       << (s.cuda.allow_tf32 || !s.cuda.deterministic ? " (the cuda section has no effect on the cpu)" : "");
+  if (be->device() == Device::CPU && (s.cuda.allow_tf32 || !s.cuda.deterministic))
+    os << " (the cuda section has no effect on the cpu)";
   os << "\n"
      << "data     " << train_set->describe() << " / " << test_set->describe() << "\n"
      << "train    " << s.epochs << " epochs x " << steps_per_epoch << " steps of " << s.batch_size << ", lr "
