@@ -142,13 +142,16 @@ class Grid:
     def __init__(self, path):
         spec = read_json(path, "grid")
         self.path = path
-        unknown = set(spec) - {"name", "description", "base", "set", "axes", "grids", "slurm"}
+        unknown = set(spec) - {"name", "description", "root", "base", "set", "axes", "grids", "slurm"}
         if unknown:
             raise SweepError(f"{path}: unknown key(s) {sorted(unknown)}")
         self.name = spec.get("name", os.path.splitext(os.path.basename(path))[0])
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):
             raise SweepError(f"{path}: name: letters, digits, '_', '.', '+', '-' only")
         self.description = spec.get("description", "")
+        self.root = spec.get("root", os.path.join("runs", "sweeps", self.name))
+        if not isinstance(self.root, str) or not self.root:
+            raise SweepError(f"{path}: root: expected the directory of the run directories, as a string")
         self.base = spec.get("base")
         self.set = spec.get("set", {})
         if not isinstance(self.set, dict):
@@ -721,7 +724,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("grid", help="grid file (configs/sweeps/*.json)")
-    ap.add_argument("--root", help="directory of the run directories (default runs/sweeps/<grid name>)")
+    ap.add_argument("--root", help="directory of the run directories (default: the grid's root, "
+                    "else runs/sweeps/<grid name>)")
     ap.add_argument("--bin", default="build/bin", help="directory holding inq_train (default build/bin)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help=f"a machine setting for every point, one of {', '.join(RUNTIME_KEYS)}")
@@ -754,7 +758,7 @@ def main(argv=None):
             raise SweepError("--jobs and --slurm: a job array already runs its points in parallel "
                              "(--slurm-max-parallel bounds them)")
         grid = Grid(args.grid)
-        root = args.root or os.path.join("runs", "sweeps", grid.name)
+        root = args.root or grid.root
         runtime_sets = parse_runtime_sets(args.set)
         indices = list(range(len(grid.points)))
         if args.index is not None:

@@ -53,6 +53,10 @@ class GridExpansion(unittest.TestCase):
             self.assertEqual(cfg["inq"].get("float_epochs", 0) > 0, low_bit, p.id)
             self.assertEqual(sweep.planned_epochs(cfg),
                              len(PAPER[bits]) * eps + cfg["inq"].get("float_epochs", 0), p.id)
+            # every point starts from the one FP32 model kept beside the grid's results
+            self.assertEqual(cfg["init"]["weights"], "docs/fmnist_tradeoff/fp32/model.safetensors", p.id)
+        self.assertEqual(grid.root, "docs/fmnist_tradeoff/runs")
+        self.assertTrue(os.path.isfile(grid.set["init.weights"]), "the grid's FP32 model is not in the tree")
 
     def test_imagenet_paper_grid(self):
         grid = sweep.Grid("configs/sweeps/imagenet_paper.json")
@@ -83,6 +87,7 @@ class GridExpansion(unittest.TestCase):
             ({"axes": [{"name": "a", "values": [{"label": "x_y", "set": {"seed": 3}}]}],
               "grids": [{"a": ["x_y"]}]}, "may hold only"),
             ({"typo": 1}, "unknown key(s) ['typo']"),
+            ({"root": ""}, "root: expected the directory"),
         ]
         with tempfile.TemporaryDirectory() as tmp:
             for change, message in cases:
@@ -93,6 +98,22 @@ class GridExpansion(unittest.TestCase):
                     with self.assertRaises(sweep.SweepError) as ctx:
                         sweep.Grid(path)
                     self.assertIn(message, str(ctx.exception))
+
+    def test_the_root_is_the_grids_unless_given(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "g.json")
+            spec = {"name": "g", "base": "configs/fmnist_resnet8_5bit.json",
+                    "axes": [{"name": "seed", "key": "seed", "values": [0]}], "grids": [{"seed": [0]}]}
+            for root, args, want in [(None, [], os.path.join("runs", "sweeps", "g")),
+                                     (os.path.join(tmp, "kept"), [], os.path.join(tmp, "kept")),
+                                     (os.path.join(tmp, "kept"), ["--root", os.path.join(tmp, "cli")],
+                                      os.path.join(tmp, "cli"))]:
+                with open(path, "w") as f:
+                    json.dump({**spec, **({"root": root} if root else {})}, f)
+                r = run_sweep(path, "--list", *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(f"root {want}\n", r.stdout)
+                self.assertIn(os.path.join(want, "seed-0"), r.stdout)
 
     def test_estimate_is_planned_epochs_times_epoch_time(self):
         grid = sweep.Grid("configs/sweeps/fmnist_tradeoff.json")
