@@ -58,6 +58,22 @@ class GridExpansion(unittest.TestCase):
         self.assertEqual(grid.root, "docs/fmnist_tradeoff/runs")
         self.assertTrue(os.path.isfile(grid.set["init.weights"]), "the grid's FP32 model is not in the tree")
 
+    def test_the_kept_fmnist_points_are_points_of_the_grid_as_it_is(self):
+        # Finished points are committed (docs/sweeps.md): a change of a config they were run with must
+        # move them away, not leave results of another config in the table.
+        grid = sweep.Grid("configs/sweeps/fmnist_tradeoff.json")
+        by_id = {p.id: p for p in grid.points}
+        kept = sorted(os.listdir(grid.root)) if os.path.isdir(grid.root) else []
+        for name in kept:
+            with self.subTest(point=name):
+                self.assertIn(name, by_id, f"{grid.root}/{name} is not a point of the grid")
+                state = sweep.point_state(by_id[name], os.path.join(grid.root, name))  # raises on another config
+                if state == "done" and have_apps("inq_check"):
+                    r = subprocess.run([os.path.join(BIN_DIR, "inq_check"),
+                                        os.path.join(grid.root, name, "model.safetensors")],
+                                       capture_output=True, text=True)
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_imagenet_paper_grid(self):
         grid = sweep.Grid("configs/sweeps/imagenet_paper.json")
         bases = [(p.base, p.labels["part"]) for p in grid.points]
