@@ -10,8 +10,12 @@
 // or, only where float32 itself is ill-conditioned (e32 > 1e-4: a max-pool near-tie or a ReLU
 // sign flip reroutes a gradient, or BatchNorm's backward cancels, and our rounding hits other
 // near-ties than PyTorch's), max_i |ours_i - torch_i| <= 1e-3 * max_i |torch_i|.
-// ResNets meet the first bound everywhere; GoogLeNet's gradients at this size need the second for
-// about a dozen tensors (its errors there are ~3e-4 of the tensor's scale, as PyTorch float32's).
+// ResNets meet the first bound almost everywhere; GoogLeNet's gradients at this size need the second
+// for about a dozen tensors (its errors there are ~3e-4 of the tensor's scale, as PyTorch float32's).
+// A tensor whose error is anyway within 1e-5 of its scale also passes: the elementwise bound depends on
+// the CPU (OpenBLAS picks its kernels by CPU), and on an AMD EPYC one element of ResNet-18's
+// layer1.1.bn2.bias gradient, at 0.8% of its tensor's scale, missed it by 1.5x with a normwise error
+// of 5e-6.
 // Counters (num_batches_tracked) must match exactly.
 #include <gtest/gtest.h>
 
@@ -38,6 +42,7 @@ constexpr double kRelTol = 1e-4;
 constexpr double kFloorFraction = 1e-2;
 constexpr double kTorchFactor = 4.0;
 constexpr double kIllConditionedNormwise = 1e-3;
+constexpr double kTightNormwise = 1e-5;
 
 struct Closeness {
   double worst = 0;  // max_i |a_i - b_i| / (|b_i| + floor): must stay <= kRelTol
@@ -62,7 +67,7 @@ Closeness compare(const std::vector<float>& ours, const std::vector<float>& thei
 struct Tally {
   int compared = 0;
   int relaxed = 0;   // compared under a tolerance above kRelTol
-  int normwise = 0;  // passed only under the ill-conditioned normwise bound
+  int normwise = 0;  // passed only under a normwise bound
 };
 
 void expect_close(const SafeTensorsFile& f, const std::vector<float>& ours, const std::string& key, Tally* tally) {
@@ -76,7 +81,7 @@ void expect_close(const SafeTensorsFile& f, const std::vector<float>& ours, cons
   if (std::getenv("INQ_GOLDEN_VERBOSE"))
     std::printf("%-55s ours %.3g torch-f32 %.3g normwise %.3g\n", key.c_str(), c.worst, e32, c.normwise);
   if (c.worst <= tol) return;
-  const bool ok = e32 > kRelTol && c.normwise <= kIllConditionedNormwise;
+  const bool ok = c.normwise <= kTightNormwise || (e32 > kRelTol && c.normwise <= kIllConditionedNormwise);
   tally->normwise += ok;
   EXPECT_TRUE(ok)
       << key << ": error " << c.worst << " at element " << c.where << " (ours " << ours[c.where] << ", torch "
@@ -175,7 +180,7 @@ void GoldenTorch::run(const std::string& model) {
   EXPECT_GT(grads, 0);
   EXPECT_GT(buffers, 0);
   std::printf("%s: %d tensors compared, %d under a tolerance relaxed to PyTorch float32's error, %d under the "
-              "normwise bound\n", model.c_str(), tally.compared, tally.relaxed, tally.normwise);
+              "normwise bounds\n", model.c_str(), tally.compared, tally.relaxed, tally.normwise);
 }
 
 TEST_F(GoldenTorch, ResNet8MatchesTorch) { run("resnet8"); }
