@@ -96,9 +96,4 @@ void fill(int64_t n, float value, float* p, cudaStream_t stream) {
   INQ_LAUNCH_CHECK();
 }
 
-cudaError_t probe_kernel_image() {
-  cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, bias_fwd_kernel<uint32_t>);
-}
-
 }  // namespace inq::cuda

@@ -18,9 +18,4 @@ void bias_bwd(int n, int c, int64_t hw, const float* dy, float* db, cudaStream_t
 // p[0, n) = value.
 void fill(int64_t n, float value, float* p, cudaStream_t stream);
 
-// cudaSuccess when this build has kernel code that runs on the current device; otherwise the error
-// (cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction when the CUDA architectures
-// compiled in do not cover the GPU).
-cudaError_t probe_kernel_image();
-
 }  // namespace inq::cuda
