@@ -228,8 +228,9 @@ TEST_F(CudaKernels, ChannelReductionsAreBitReproducible) {
   const Vec gamma = random_vec(cs, 43, 0.5f, 1.5f), beta = random_vec(cs, 44);
   std::vector<Vec> runs;
   for (int run = 0; run < 2; ++run) {
-    DeviceArray<float> dx_in(x), ddy(dy), dgam(gamma), dbet(beta), dout(Vec(total)), dmean(Vec(cs)), dinv(Vec(cs)),
-        ddx(Vec(total)), ddg(Vec(cs)), ddb(Vec(cs)), dbias(Vec(cs));
+    const Vec zeros(total, 0.f), channel_zeros(cs, 0.f);
+    DeviceArray<float> dx_in(x), ddy(dy), dgam(gamma), dbet(beta), dout(zeros), dmean(channel_zeros),
+        dinv(channel_zeros), ddx(zeros), ddg(channel_zeros), ddb(channel_zeros), dbias(channel_zeros);
     cuda::batchnorm2d_fwd_train(n, c, hw, dx_in.get(), dgam.get(), dbet.get(), nullptr, nullptr, 0.1f, 1e-5f,
                                 dout.get(), dmean.get(), dinv.get(), stream_);
     cuda::batchnorm2d_bwd(n, c, hw, dx_in.get(), ddy.get(), dgam.get(), dmean.get(), dinv.get(), ddx.get(), ddg.get(),
