@@ -42,7 +42,8 @@ cat "$tmp/checks.log"
 [ $rc != 124 ] || fail "gpu_checks.sh did not end within 90 s"
 [ -s "$tmp/out/summary.txt" ] && [ -s "$tmp/out/gpu_checks.tar.gz" ] || fail "no summary or tarball under OUT_DIR"
 [ "$(ls "$tmp/out" | wc -l)" -le 8 ] || fail "more than 8 files under OUT_DIR"
-tar -tzf "$tmp/out/gpu_checks.tar.gz" | grep -q 'gpu_checks/summary.json' || fail "tarball lacks summary.json"
+tar -tzf "$tmp/out/gpu_checks.tar.gz" >"$tmp/listing"
+grep -q 'gpu_checks/summary.json' "$tmp/listing" || fail "tarball lacks summary.json"
 if grep -q 'error while loading shared libraries' "$tmp/checks.log" "$tmp/out/summary.txt"; then
   fail "a bundled binary could not load its libraries"
 fi
