@@ -94,6 +94,9 @@ fi
     echo "no GPU: nvidia-smi is missing or lists no device"
   fi
   command -v nvcc >/dev/null 2>&1 && nvcc --version
+  # Settings that change numerics or placement behind the code's back (NVIDIA_TF32_OVERRIDE=1 would
+  # make strict FP32 runs TF32).
+  env | grep -E '^(NVIDIA_TF32_OVERRIDE|CUDA_|CUDNN_|CUBLAS_|NCCL_|OMPI_)' || echo "no CUDA/NCCL/MPI settings in the environment"
 } >"$logs/machine.log" 2>&1
 
 # Library folders, searched in known places only: the Python environment's nvidia/*/lib folders
@@ -162,7 +165,7 @@ step test_cuda_config 60 "$bin/test_cuda_config"
 step test_models_cuda 180 "$bin/test_models" --gtest_filter='ZooCuda.*'
 step test_inq_bench_cli 60 "$bin/test_inq_bench_cli"
 # NCCL with one rank: MPI as a singleton without a launcher or daemon, OpenMPI's plugins from the bundle.
-step test_nccl_communicator 90 env OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_show_load_errors=0 \
+step test_nccl_communicator 60 env OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_show_load_errors=0 \
   OMPI_MCA_mca_base_component_path="$here/lib/openmpi3" OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 \
   OMPI_MCA_plm_rsh_agent=false OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   NCCL_DEBUG=WARN "$bin/test_nccl_communicator"
