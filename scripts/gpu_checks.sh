@@ -163,7 +163,6 @@ step test_cuda_batchnorm_sync 60 "$bin/test_cuda_batchnorm_sync"
 step test_upload_stream 60 "$bin/test_upload_stream"
 step test_cuda_config 60 "$bin/test_cuda_config"
 step test_models_cuda 180 "$bin/test_models" --gtest_filter='ZooCuda.*'
-step test_inq_bench_cli 60 "$bin/test_inq_bench_cli"
 # NCCL with one rank: MPI as a singleton without a launcher or daemon, OpenMPI's plugins from the bundle.
 step test_nccl_communicator 60 env OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_show_load_errors=0 \
   OMPI_MCA_mca_base_component_path="$here/lib/openmpi3" OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 \
