@@ -1,5 +1,6 @@
 #include "cuda/cuda_backend.h"
 
+#include <cstdio>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -72,6 +73,7 @@ CudaBackend::CudaBackend(int device, CudaOptions options) : device_(device), opt
     throw std::invalid_argument("cuda device " + std::to_string(device) + " does not exist (" +
                                 std::to_string(count) + " visible)");
   check_library_versions();
+  if (debug_log()) std::fprintf(stderr, "inq: debug: %s\n", versions_line(library_versions()).c_str());
   // The device first: every later call, the probe included, then opens a context on it and on no
   // other device.
   CUDA_CHECK(cudaSetDevice(device));
