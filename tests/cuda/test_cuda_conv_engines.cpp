@@ -1,8 +1,8 @@
 // Which cuDNN engines the convolution plans run (GPU only; skips without one): strict fp32 must
 // never run a tensor-core (TF32) engine, --tf32 must run tensor-core engines where cuDNN offers
-// them, no plan may need runtime compilation, and the results must show it: TF32 rounds the
-// inputs to 10 mantissa bits, so its error against a double-precision reference is orders of
-// magnitude above strict fp32's.
+// them, no plan may need runtime compilation, and the results must show it: on inputs whose low
+// mantissa bits TF32 drops, its error against a double-precision reference is far above strict
+// fp32's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -38,7 +38,12 @@ struct LayerRun {
 LayerRun run_layer(bool allow_tf32) {
   const ConvGeom g = resnet_layer();
   const size_t nx = size_t(g.n) * g.c * g.h * g.w, nw = size_t(g.k) * g.c * g.r * g.s, ny = size_t(g.n) * g.k * g.p * g.q;
-  const Vec x = random_vec(nx, 61), w = random_vec(nw, 62), dy = random_vec(ny, 63);
+  // x = 1 + u with u in [0, 2^-11): exact in FP32, all rounded to 1 by TF32 (10 mantissa bits), so a
+  // TF32 engine loses sum(w * u), about 2.4e-4 of every output; FP32 engines (Winograd and FFT
+  // included) stay far below that. Positive weights: nothing cancels.
+  Vec x = random_vec(nx, 61, 0.f, 1.f);
+  for (float& v : x) v = 1.0f + v * 0x1p-11f;
+  const Vec w = random_vec(nw, 62, 0.5f, 1.f), dy = random_vec(ny, 63);
   cudaStream_t stream = nullptr;
   check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
   LayerRun run;
@@ -103,10 +108,10 @@ TEST_F(CudaConvEngines, StrictFp32NeverRunsTensorCoresAndTf32Does) {
       }
     }
   std::printf("inq engine: forward max relative error strict %.3g, tf32 %.3g\n", strict.max_rel_err, tf32.max_rel_err);
-  EXPECT_LT(strict.max_rel_err, 1e-5);
+  EXPECT_LT(strict.max_rel_err, 5e-5);
   // --tf32 must reach the tensor cores: at least the forward of this layer, and its numbers show it.
   EXPECT_GE(tf32_tensor_core, 1) << "no TF32 engine chosen with allow_tf32: see INQ_LOG_LEVEL=debug's candidate counts";
-  EXPECT_GT(tf32.max_rel_err, 10 * strict.max_rel_err) << "allow_tf32 gave strict-fp32 numbers";
+  EXPECT_GT(tf32.max_rel_err, 1.5e-4) << "allow_tf32 gave strict-fp32 numbers";
 }
 
 }  // namespace
