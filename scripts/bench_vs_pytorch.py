@@ -171,6 +171,10 @@ def main():
         a.threads = a.threads or os.cpu_count()
 
     ours = bench_inq(a)
+    if "error" in ours and "out of memory" in ours["error"]:
+        # The caller retries with a smaller batch; PyTorch's figure at this one would not be used.
+        print(json.dumps({"inq": ours, "pytorch": None, "inq_over_pytorch": None}))
+        sys.exit(1)
     theirs = bench_torch(a)
     if "error" in ours:
         print(json.dumps({"inq": ours, "pytorch": theirs, "inq_over_pytorch": None}))
