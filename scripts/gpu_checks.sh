@@ -18,6 +18,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: gpu_checks.sh OUT_DIR}
 bin=${BIN:-$here/bin}
+bin=$(cd "$bin" && pwd) || { echo "gpu_checks.sh: no binaries folder $bin" >&2; exit 2; }
 budget=${INQ_CHECK_BUDGET_S:-480}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -119,7 +120,12 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/loc
   [ -d "$d" ] && libdirs="$libdirs:$d"
 done
 libdirs="$libdirs:$here/lib/fallback"  # the bundle's own CUDA runtime, last
-export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Python (PyTorch) keeps the machine's own library path: the bundle's Debian libraries (zlib, gomp,
+# ...) are for our binaries only. inq_bench gets ours through a wrapper when Python runs it.
+orig_ld=${LD_LIBRARY_PATH:-}
+export LD_LIBRARY_PATH="$libdirs${orig_ld:+:$orig_ld}"
+printf '#!/usr/bin/env bash\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$LD_LIBRARY_PATH" "$bin/inq_bench" >"$scratch/inq_bench"
+chmod +x "$scratch/inq_bench"
 {
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnccl.so.2 \
@@ -136,14 +142,14 @@ export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 missing=$(grep -c 'NOT FOUND' "$logs/libraries.log" || true)
 record machine PASS $((SECONDS - start)) "gpu: $gpu_name"
 record libraries "$([ "$missing" = 0 ] && echo PASS || echo WARN)" 0 "$missing of 8 CUDA libraries not found (see libraries.log)"
-if [ -n "$py" ] && ! timeout 60 "$py" -c 'import torch' >/dev/null 2>&1; then
+if [ -n "$py" ] && ! timeout 60 env LD_LIBRARY_PATH="$orig_ld" "$py" -c 'import torch' >/dev/null 2>&1; then
   record versions_pytorch SKIP 0 "$py has no torch"
   py_torch=""
 else
   py_torch=$py
 fi
 if [ -n "$py_torch" ]; then
-  step versions_pytorch 60 "$py" -c '
+  step versions_pytorch 60 env LD_LIBRARY_PATH="$orig_ld" "$py" -c '
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda)
 print("cudnn", torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None)
@@ -179,8 +185,8 @@ else
   cd "$scratch" || exit 1
   bench() {  # bench NAME BATCH ARGS...: inq and PyTorch on the same step, the same GPU
     local name=$1 batch=$2; shift 2
-    step "$name" 150 env PYTHONUNBUFFERED=1 "$py" "$bench_py" --device cuda --batch "$batch" --json \
-      --inq-bench "$bin/inq_bench" "$@"
+    step "$name" 150 env PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$orig_ld" "$py" "$bench_py" --device cuda \
+      --batch "$batch" --json --inq-bench "$scratch/inq_bench" "$@"
   }
   bench bench_resnet18_fp32 256 --model resnet18 --steps 20 --warmup 5
   bench bench_resnet18_tf32 256 --model resnet18 --steps 20 --warmup 5 --tf32
@@ -211,7 +217,7 @@ fi
 
 # --- the JSON summary: every step's result and every benchmark's JSON line ---
 if [ -n "$py" ]; then
-  timeout 30 "$py" - "$logs" "$gpu_name" "$((SECONDS - start))" <<'PY' >"$logs/summary.json.log" 2>&1
+  timeout 30 env LD_LIBRARY_PATH="$orig_ld" "$py" - "$logs" "$gpu_name" "$((SECONDS - start))" <<'PY' >"$logs/summary.json.log" 2>&1
 import json, os, sys
 logs, gpu, elapsed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 steps = []
