@@ -755,7 +755,9 @@ def main(argv=None):
                     "else runs/sweeps/<grid name>)")
     ap.add_argument("--bin", default="build/bin", help="directory holding inq_train (default build/bin)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help=f"a machine setting for every point, one of {', '.join(RUNTIME_KEYS)}")
+                    help=f"a machine setting for every point, one of {', '.join(RUNTIME_KEYS)}; or "
+                         f"{', '.join(POINT_KEYS)}, part of every point's config, where {{model}} stands for "
+                         f"the point's model.name (e.g. init.weights=/w/{{model}}.safetensors)")
     ap.add_argument("--index", type=int, action="append", help="run only point INDEX (0-based; repeatable)")
     ap.add_argument("--only", action="append", default=[], metavar="AXIS=LABEL[,LABEL]",
                     help="run only points with these labels (repeatable, all must hold)")
@@ -790,8 +792,10 @@ def main(argv=None):
         grid = Grid(args.grid)
         root = args.root or grid.root
         runtime_sets = parse_runtime_sets(args.set)
-        for p in grid.points:
-            p.sets.update(point_sets(args.set))
+        for p in grid.points:  # "{model}" in a value: the point's model.name (one weights file per model)
+            model = apply_sets(read_json(p.base, "base config"), p.sets).get("model", {}).get("name", "")
+            p.sets.update({k: v.replace("{model}", model) if isinstance(v, str) else v
+                           for k, v in point_sets(args.set).items()})
         launch = shlex.split(args.launch or "")
         indices = list(range(len(grid.points)))
         if args.index is not None:

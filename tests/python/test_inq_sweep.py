@@ -543,6 +543,13 @@ class ImagenetGrid(unittest.TestCase):
                      "--set 'init.weights=\"/w/r18.safetensors\"'", "--set data.root=/d"):
             self.assertIn(part, cmd[0])
 
+    def test_weights_per_model(self):
+        r = run_sweep(self.GRID, "--list", "--only", "net=resnet50-5bit,alexnet-5bit",
+                      "--set", "init.weights=/w/{model}.safetensors", "--root", "/nonexistent")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("--set 'init.weights=\"/w/resnet50.safetensors\"'", r.stdout)
+        self.assertIn("--set 'init.weights=\"/w/alexnet.safetensors\"'", r.stdout)
+
     def test_only_with_an_unknown_label_is_an_error(self):
         r = run_sweep(self.GRID, "--list", "--only", "net=resnet18-5bit-random")
         self.assertEqual(r.returncode, 2)
