@@ -144,6 +144,10 @@ class ImagenetDoc(unittest.TestCase):
                 p = self.bash(line, {"INQ_DRY_RUN": "1"})
                 self.assertEqual(p.returncode, 0, line + "\n" + p.stderr)
                 self.assertTrue(all(s.startswith("mpirun -np 8") for s in p.stdout.splitlines()), p.stdout)
+                env, _ = split_env(line)
+                self.assertIn("GLOBAL_BATCH", env, "a multi-GPU command in the guide states its global batch")
+                for s in p.stdout.splitlines():
+                    self.assertIn(f"train.batch_size={int(env['GLOBAL_BATCH']) // 8}", s)
                 self.assertGreater(len(p.stdout.splitlines()), 0)
 
     def test_sweep(self):
