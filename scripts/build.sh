@@ -9,8 +9,9 @@
 # INQ_BUILD_DRY_RUN=1 prints the cmake commands instead of running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-args=(-S . -B "${BUILD_DIR:-build}" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}")
-for v in INQ_WITH_CUDA INQ_WITH_OPENCV INQ_WITH_MPI INQ_WERROR INQ_BUILD_TESTS INQ_ARCH_FLAGS \
+# INQ_WERROR is always passed, so a build directory configured by CI does not keep -Werror for users.
+args=(-S . -B "${BUILD_DIR:-build}" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" -DINQ_WERROR="${INQ_WERROR:-OFF}")
+for v in INQ_WITH_CUDA INQ_WITH_OPENCV INQ_WITH_MPI INQ_BUILD_TESTS INQ_ARCH_FLAGS \
          CMAKE_CUDA_ARCHITECTURES CUDNN_ROOT; do
   if [ -n "${!v+x}" ]; then args+=("-D$v=${!v}"); fi
 done
