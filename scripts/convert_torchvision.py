@@ -76,9 +76,9 @@ def cached_pretrained(name, which):
     if not os.path.isfile(path):
         fail(f"pretrained {name} weights ({weights}) are not in the local torch hub cache ({path}) and this "
              f"script never downloads. Get {weights.url} on a machine with network access and put it there "
-             f"(or set TORCH_HOME to a directory whose hub/checkpoints/ holds it), then run this again; "
-             f"convert_torchvision.py {os.path.basename(weights.url)} OUT.safetensors also converts it, "
-             f"without the published accuracy")
+             f"(or set TORCH_HOME to a directory whose hub/checkpoints/ holds it) and run this again, or pass the "
+             f".pth: convert_torchvision.py {os.path.basename(weights.url)} OUT.safetensors (which does not "
+             f"print the published accuracy)")
     return torch.load(path, map_location="cpu"), weights, f"{weights} ({path})"
 
 
