@@ -11,7 +11,7 @@
 //                 region decoding, the pixel difference each makes, and the Loader's scaling over threads.
 // CUDA runs strict fp32 with deterministic cuDNN engines unless --tf32 / --nondeterministic (the
 // config keys cuda.allow_tf32 / cuda.deterministic); both flags need --device cuda.
-//   inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary] [--image-size S]
+//   inq_bench --model M --batch B --device cpu|cpu-ref|cuda [--what step|sgd|inq-boundary] [--image-size S]
 //             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--tf32]
 //             [--nondeterministic] [--json]
 //   inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]
@@ -40,7 +40,7 @@
 namespace {
 
 const char* kUsage =
-    "usage: inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary]\n"
+    "usage: inq_bench --model M --batch B --device cpu|cpu-ref|cuda [--what step|sgd|inq-boundary]\n"
     "                 [--image-size S] [--steps N] [--warmup W]\n"
     "                 [--threads T] [--classes K] [--channels C] [--tf32] [--nondeterministic] [--json]\n"
     "       inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]\n"
@@ -389,6 +389,7 @@ int run(const Args& a) {
   if (a.what == "decode") return run_decode(a);
   inq::BackendOptions bo;
   bo.threads = a.threads;
+  bo.cpu_reference = a.device == "cpu-ref";
   bo.allow_tf32 = a.tf32;
   bo.deterministic = !a.nondeterministic;
   auto be = inq::make_backend(inq::parse_device(a.device), bo);

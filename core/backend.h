@@ -109,6 +109,7 @@ class Backend {
 // How make_backend builds a backend. Each field applies to one device and is ignored by the other.
 struct BackendOptions {
   int threads = 0;            // CPU: worker threads, 0 = all cores
+  bool cpu_reference = false; // CPU: the reference kernels (device "cpu-ref") rather than oneDNN
   int cuda_device = 0;        // CUDA: device index
   bool allow_tf32 = false;    // CUDA: TF32 tensor cores for fp32 convolutions and GEMMs (else strict fp32)
   bool deterministic = true;  // CUDA: only deterministic cuDNN engines (bit-identical reruns and resume)

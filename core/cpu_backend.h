@@ -1,5 +1,6 @@
 // The CPU backend: the reference kernels of core/ref/ in float, parallel with OpenMP and
 // single-threaded OpenBLAS calls inside (one GEMM per image and group, images spread over threads).
+// Device "cpu-ref"; DnnlBackend (core/dnnl/) derives from it to share its memory management.
 #pragma once
 #include <memory>
 
@@ -7,7 +8,7 @@
 
 namespace inq {
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   explicit CpuBackend(int threads = 0);  // 0: all cores
   Device device() const override { return Device::CPU; }
