@@ -21,8 +21,8 @@ DnnlBackend::~DnnlBackend() = default;
 
 std::string DnnlBackend::description() const {
   const dnnl_version_t* v = dnnl::version();
-  return "cpu (" + std::to_string(threads()) + " threads), oneDNN " + std::to_string(v->major) + "." +
-         std::to_string(v->minor) + "." + std::to_string(v->patch) + ", fp32";
+  return CpuBackend::description() + ", oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch);
 }
 
 // An empty tensor has nothing to compute; the reference handles it (and its argument checks).
