@@ -25,88 +25,83 @@ dnnl::primitive_attr user_scratchpad() {
   return a;
 }
 
-// One reorder between a flat user tensor and the primitive's format, built once; `needed` is false
-// where the primitive takes the user's format as it is.
-struct Reorder {
-  bool needed = false;
-  memory::desc from, to;
-  dnnl::reorder prim;
-  memory::desc scratchpad;
-
-  void init(const dnnl::engine& e, const memory::desc& src, const memory::desc& dst) {
-    from = src, to = dst;
-    needed = src != dst;
-    if (!needed) return;
-    dnnl::reorder::primitive_desc pd(e, src, e, dst, user_scratchpad());
-    prim = dnnl::reorder(pd);
-    scratchpad = pd.scratchpad_desc();
-  }
-};
-
-// A tensor argument of a step: the user's flat buffer on one side, the primitive's format on the other.
+// A tensor argument of a step: the user's buffer (flat NCHW / KCRS, or for activations whatever
+// format the layout registry has for it) on one side, the primitive's format on the other.
 struct Port {
   int arg;
   bool output;
-  Reorder reorder;  // user -> primitive for inputs, primitive -> user for outputs
-  memory::desc user;
-  memory::desc inside() const { return output ? reorder.from : reorder.to; }
+  bool activation;     // may be (or become) blocked in its own buffer; weights never are
+  memory::desc flat;   // the user's flat format
+  memory::desc inside; // the primitive's
 };
 
-// One primitive with its ports, run through the scratch arena.
+// One primitive with its ports. run() reads each input where it lies when the primitive takes its
+// format, else reorders it into the arena; writes an activation output straight into its buffer
+// in the primitive's format (recorded in the registry) when that format has the flat size, else
+// through the arena and a reorder to flat.
 struct Step {
   dnnl::primitive prim;
   memory::desc scratchpad;
   std::vector<Port> ports;
 
-  void add(const dnnl::engine& e, int arg, bool output, const memory::desc& user, const memory::desc& inside) {
-    Port p{arg, output, {}, user};
-    if (output)
-      p.reorder.init(e, inside, user);
-    else
-      p.reorder.init(e, user, inside);
-    ports.push_back(p);
+  void add(int arg, bool output, bool activation, const memory::desc& flat, const memory::desc& inside) {
+    ports.push_back(Port{arg, output, activation, flat, inside});
   }
 
-  // ptrs: the user buffers in port order (null for an absent optional bias).
-  void run(const dnnl::engine& e, dnnl::stream& s, ScratchArena& arena, const std::vector<const void*>& ptrs) {
+  void run(const dnnl::engine& e, dnnl::stream& s, ScratchArena& arena, LayoutRegistry& layouts,
+           const std::vector<const void*>& ptrs) {
+    const size_t n = ports.size();
+    std::vector<memory::desc> user(n);  // the format each buffer is in (inputs) or will be in (outputs)
+    std::vector<LayoutRegistry::CachedReorder*> via(n, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      const Port& p = ports[i];
+      const size_t bytes = p.flat.get_size();
+      if (!p.output) {
+        const memory::desc* f = p.activation ? layouts.format(ptrs[i], bytes) : nullptr;
+        if (!f) layouts.plain(ptrs[i], bytes);  // a view into a blocked region, or a stale part of one
+        user[i] = f ? *f : p.flat;
+        if (user[i] != p.inside) via[i] = &layouts.reorder_for(user[i], p.inside);
+      } else {
+        const bool direct = p.activation && p.inside.get_size() == bytes;
+        user[i] = direct ? p.inside : p.flat;
+        if (user[i] != p.inside) via[i] = &layouts.reorder_for(p.inside, user[i]);
+      }
+    }
     ScratchLayout layout;
     size_t pad = scratchpad.get_size();
-    for (const Port& p : ports) {
-      if (!p.reorder.needed) continue;
-      layout.add(p.inside().get_size());
-      pad = std::max(pad, p.reorder.scratchpad.get_size());
+    for (size_t i = 0; i < n; ++i) {
+      if (!via[i]) continue;
+      layout.add(ports[i].inside.get_size());
+      pad = std::max(pad, via[i]->scratchpad.get_size());
     }
     layout.add(pad);
+    // Outputs are overwritten whole; the registry forgets (or, where they stick out, flattens) what
+    // they covered. Done before reserving: flattening uses the arena.
+    for (size_t i = 0; i < n; ++i)
+      if (ports[i].output) layouts.overwrite(ptrs[i], ports[i].flat.get_size());
     layout.start(arena.reserve(layout.total()));
-    std::vector<memory> inside(ports.size());
+    std::vector<memory> inside(n);
     std::unordered_map<int, memory> args;
-    for (size_t i = 0; i < ports.size(); ++i) {
-      const Port& p = ports[i];
-      memory user(p.user, e, const_cast<void*>(ptrs[i]));
-      inside[i] = p.reorder.needed ? memory(p.inside(), e, layout.take(p.inside().get_size())) : user;
-      args[p.arg] = inside[i];
+    for (size_t i = 0; i < n; ++i) {
+      inside[i] = via[i] ? memory(ports[i].inside, e, layout.take(ports[i].inside.get_size()))
+                         : memory(user[i], e, const_cast<void*>(ptrs[i]));
+      args[ports[i].arg] = inside[i];
     }
     char* pad_ptr = layout.take(pad);
-    // Inputs into the primitive's formats, the primitive, outputs back: all on the one scratchpad.
-    for (size_t i = 0; i < ports.size(); ++i) {
-      const Port& p = ports[i];
-      if (p.output || !p.reorder.needed) continue;
-      memory user(p.user, e, const_cast<void*>(ptrs[i]));
-      p.reorder.prim.execute(s, {{DNNL_ARG_FROM, user},
-                                 {DNNL_ARG_TO, inside[i]},
-                                 {DNNL_ARG_SCRATCHPAD, memory(p.reorder.scratchpad, e, pad_ptr)}});
-    }
+    auto reorder = [&](size_t i, const memory& from, const memory& to) {
+      via[i]->prim.execute(s, {{DNNL_ARG_FROM, from},
+                               {DNNL_ARG_TO, to},
+                               {DNNL_ARG_SCRATCHPAD, memory(via[i]->scratchpad, e, pad_ptr)}});
+    };
+    for (size_t i = 0; i < n; ++i)
+      if (!ports[i].output && via[i]) reorder(i, memory(user[i], e, const_cast<void*>(ptrs[i])), inside[i]);
     args[DNNL_ARG_SCRATCHPAD] = memory(scratchpad, e, pad_ptr);
     prim.execute(s, args);
-    for (size_t i = 0; i < ports.size(); ++i) {
-      const Port& p = ports[i];
-      if (!p.output || !p.reorder.needed) continue;
-      memory user(p.user, e, const_cast<void*>(ptrs[i]));
-      p.reorder.prim.execute(s, {{DNNL_ARG_FROM, inside[i]},
-                                 {DNNL_ARG_TO, user},
-                                 {DNNL_ARG_SCRATCHPAD, memory(p.reorder.scratchpad, e, pad_ptr)}});
-    }
+    for (size_t i = 0; i < n; ++i)
+      if (ports[i].output && via[i]) reorder(i, inside[i], memory(user[i], e, const_cast<void*>(ptrs[i])));
     s.wait();
+    for (size_t i = 0; i < n; ++i)
+      if (ports[i].output && ports[i].activation) layouts.set(ptrs[i], user[i]);
   }
 };
 
@@ -157,8 +152,8 @@ Step* lazily(std::unique_ptr<Step>& step, bool& failed, const char* op, const Co
 
 }  // namespace
 
-DnnlConv::DnnlConv(const dnnl::engine& engine, ScratchArena& scratch)
-    : engine_(engine), stream_(engine), scratch_(scratch) {}
+DnnlConv::DnnlConv(const dnnl::engine& engine, ScratchArena& scratch, LayoutRegistry& layouts)
+    : engine_(engine), stream_(engine), scratch_(scratch), layouts_(layouts) {}
 DnnlConv::~DnnlConv() = default;
 
 DnnlConv::Plan* DnnlConv::plan(const ConvGeom& g, bool bias) {
@@ -204,16 +199,16 @@ bool DnnlConv::fwd(const ConvGeom& g, const float* x, const float* w, const floa
     const auto& pd = *p->hint;
     s.prim = dnnl::convolution_forward(pd);
     s.scratchpad = pd.scratchpad_desc();
-    s.add(engine_, DNNL_ARG_SRC, false, p->x, pd.src_desc());
-    s.add(engine_, DNNL_ARG_WEIGHTS, false, p->w, pd.weights_desc());
-    if (p->bias) s.add(engine_, DNNL_ARG_BIAS, false, p->b, pd.bias_desc());
-    s.add(engine_, DNNL_ARG_DST, true, p->y, pd.dst_desc());
+    s.add(DNNL_ARG_SRC, false, true, p->x, pd.src_desc());
+    s.add(DNNL_ARG_WEIGHTS, false, false, p->w, pd.weights_desc());
+    if (p->bias) s.add(DNNL_ARG_BIAS, false, false, p->b, pd.bias_desc());
+    s.add(DNNL_ARG_DST, true, true, p->y, pd.dst_desc());
   });
   if (!step) return false;
   if (p->bias)
-    step->run(engine_, stream_, scratch_, {x, w, b, y});
+    step->run(engine_, stream_, scratch_, layouts_, {x, w, b, y});
   else
-    step->run(engine_, stream_, scratch_, {x, w, y});
+    step->run(engine_, stream_, scratch_, layouts_, {x, w, y});
   return true;
 }
 
@@ -226,12 +221,12 @@ bool DnnlConv::bwd_data(const ConvGeom& g, const float* w, const float* dy, floa
     B::primitive_desc pd(d, user_scratchpad(), engine_, *p->hint);
     s.prim = B(pd);
     s.scratchpad = pd.scratchpad_desc();
-    s.add(engine_, DNNL_ARG_DIFF_DST, false, p->y, pd.diff_dst_desc());
-    s.add(engine_, DNNL_ARG_WEIGHTS, false, p->w, pd.weights_desc());
-    s.add(engine_, DNNL_ARG_DIFF_SRC, true, p->x, pd.diff_src_desc());
+    s.add(DNNL_ARG_DIFF_DST, false, true, p->y, pd.diff_dst_desc());
+    s.add(DNNL_ARG_WEIGHTS, false, false, p->w, pd.weights_desc());
+    s.add(DNNL_ARG_DIFF_SRC, true, true, p->x, pd.diff_src_desc());
   });
   if (!step) return false;
-  step->run(engine_, stream_, scratch_, {dy, w, dx});
+  step->run(engine_, stream_, scratch_, layouts_, {dy, w, dx});
   return true;
 }
 
@@ -246,16 +241,16 @@ bool DnnlConv::bwd_filter(const ConvGeom& g, const float* x, const float* dy, fl
     B::primitive_desc pd(d, user_scratchpad(), engine_, *p->hint);
     s.prim = B(pd);
     s.scratchpad = pd.scratchpad_desc();
-    s.add(engine_, DNNL_ARG_SRC, false, p->x, pd.src_desc());
-    s.add(engine_, DNNL_ARG_DIFF_DST, false, p->y, pd.diff_dst_desc());
-    s.add(engine_, DNNL_ARG_DIFF_WEIGHTS, true, p->w, pd.diff_weights_desc());
-    if (p->bias) s.add(engine_, DNNL_ARG_DIFF_BIAS, true, p->b, pd.diff_bias_desc());
+    s.add(DNNL_ARG_SRC, false, true, p->x, pd.src_desc());
+    s.add(DNNL_ARG_DIFF_DST, false, true, p->y, pd.diff_dst_desc());
+    s.add(DNNL_ARG_DIFF_WEIGHTS, true, false, p->w, pd.diff_weights_desc());
+    if (p->bias) s.add(DNNL_ARG_DIFF_BIAS, true, false, p->b, pd.diff_bias_desc());
   });
   if (!step) return false;
   if (p->bias)
-    step->run(engine_, stream_, scratch_, {x, dy, dw, db});
+    step->run(engine_, stream_, scratch_, layouts_, {x, dy, dw, db});
   else
-    step->run(engine_, stream_, scratch_, {x, dy, dw});
+    step->run(engine_, stream_, scratch_, layouts_, {x, dy, dw});
   return true;
 }
 

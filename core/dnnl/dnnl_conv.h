@@ -1,8 +1,9 @@
 // Convolutions on oneDNN: primitives built once per shape and cached, run in oneDNN's preferred
-// (blocked) memory formats. The backend's tensors stay flat NCHW / KCRS, so each call reorders its
-// inputs into those formats and its output back, in memory from one scratch arena; the weights'
-// flat buffer stays authoritative (INQ masks and projects it in place), its blocked copy is made per
-// call (a few KiB to MiB, cheap beside the convolution).
+// (blocked) memory formats. Activations stay in those formats in their own buffers between ops
+// (core/dnnl/layout_registry.h); an input in another format is reordered into the scratch arena.
+// The weights' flat buffer stays authoritative (INQ masks and projects it in place): its blocked
+// copy is made per call (a few KiB to MiB, cheap beside the convolution), and the weight gradient
+// is written back flat.
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 
+#include "core/dnnl/layout_registry.h"
 #include "core/dnnl/scratch_arena.h"
 #include "core/geometry.h"
 
@@ -17,7 +19,7 @@ namespace inq {
 
 class DnnlConv {
  public:
-  DnnlConv(const dnnl::engine& engine, ScratchArena& scratch);
+  DnnlConv(const dnnl::engine& engine, ScratchArena& scratch, LayoutRegistry& layouts);
   ~DnnlConv();
   // Each returns false, after a one-time note naming the op and shape, where oneDNN cannot run
   // the shape; the caller then runs the reference kernel. Semantics are those of core/ref/conv2d_ref.h.
@@ -33,6 +35,7 @@ class DnnlConv {
   dnnl::engine engine_;
   dnnl::stream stream_;
   ScratchArena& scratch_;
+  LayoutRegistry& layouts_;
   std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 
