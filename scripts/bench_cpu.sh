@@ -8,17 +8,22 @@
 # Each PyTorch is a peer: Debian's 1.13 (/usr/bin/python3) and, when scripts/setup_bench.sh has
 # made it, the index's current release (.venv-bench). Prints the load average before and after
 # each measurement; the raw lines go to $OUT/bench_cpu.log, a summary to stdout.
-#   scripts/bench_cpu.sh [--pairs N] [--quick]      (--quick: 1 pair, 5 steps: a smoke run)
+#   scripts/bench_cpu.sh [--pairs N] [--quick] [--smoke]
+#     --quick: 1 pair, fewer steps; --smoke: also epochs cut to 20 steps (checks the script, measures nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=3
 STEPS=20
 R18_STEPS=5
+INQ_EPOCH=()    # --smoke: inq_train and the PyTorch script stop after 20 steps
+TORCH_EPOCH=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS="$2"; shift 2 ;;
     --quick) PAIRS=1; STEPS=5; R18_STEPS=2; shift ;;
-    *) echo "usage: scripts/bench_cpu.sh [--pairs N] [--quick]" >&2; exit 2 ;;
+    --smoke) PAIRS=1; STEPS=2; R18_STEPS=1; INQ_EPOCH=(--set data.train_limit=2560 --set data.test_limit=1000)
+             TORCH_EPOCH=(--max-steps 20); shift ;;
+    *) echo "usage: scripts/bench_cpu.sh [--pairs N] [--quick] [--smoke]" >&2; exit 2 ;;
   esac
 done
 BIN=${INQ_BIN:-build/bin}
@@ -44,13 +49,14 @@ for t in 1 2; do
     rm -rf "$OUT/inq_epoch"
     l0=$(load)
     /usr/bin/time -f "%e %U %S %M" -o "$OUT/time" "$BIN/inq_train" configs/fmnist_resnet8_fp32.json \
-      --set train.epochs=1 --set threads=$t --set data.workers=$t --out "$OUT/inq_epoch" > "$OUT/inq_epoch.log" 2>&1
+      --set train.epochs=1 --set threads=$t --set data.workers=$t "${INQ_EPOCH[@]}" --out "$OUT/inq_epoch" \
+      > "$OUT/inq_epoch.log" 2>&1
     acc=$(grep '"split":"test"' "$OUT/inq_epoch/metrics.jsonl" | tail -1 | sed 's/.*"top1":\([0-9.]*\).*/\1/')
     say "epoch threads=$t inq $(cat "$OUT/time") top1=$acc load=$l0->$(load)"
     for py in "${PYS[@]}"; do
       l0=$(load)
       /usr/bin/time -f "%e %U %S %M" -o "$OUT/time" "$py" scripts/torch_fmnist_resnet8.py --epochs 1 --threads $t \
-        > "$OUT/torch_epoch.log" 2>&1
+        "${TORCH_EPOCH[@]}" > "$OUT/torch_epoch.log" 2>&1
       acc=$(grep -o '"final_test_top1": [0-9.]*' "$OUT/torch_epoch.log" | awk '{print $2}')
       say "epoch threads=$t torch-$(torch_version "$py") $(cat "$OUT/time") top1=$acc load=$l0->$(load)"
     done

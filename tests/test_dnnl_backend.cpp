@@ -278,6 +278,37 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DnnlBlockedBatchNorm,
                          ::testing::Values(std::array<int, 4>{5, 16, 7, 7}, std::array<int, 4>{3, 32, 3, 5},
                                            std::array<int, 4>{130, 16, 2, 2}, std::array<int, 4>{2, 64, 1, 1}));
 
+// Max pooling reads blocked activations where they lie: output and argmax bit for bit the
+// reference's (ceil mode, padding, a NaN, ties).
+TEST(DnnlBlockedMaxPool, IsTheReferenceBitForBit) {
+  CpuBackend ref(2);
+  DnnlBackend fast(2);
+  const int n = 3, c = 32, h = 11, w = 10;
+  const ConvGeom g = make_conv_geom(n, c, h, w, c, 1, 1, 1, 1, 0, 0);
+  Vec eye(size_t(c) * c, 0.f);
+  for (int i = 0; i < c; ++i) eye[size_t(i) * c + i] = 1.f;
+  Vec xv = random_vec(size_t(g.x_numel()), 41);
+  for (size_t i = 0; i < xv.size(); i += 7) xv[i] = 0.5f;  // ties
+  xv[123] = NAN;
+  for (const PoolGeom& pg : {make_pool_geom(n, c, h, w, 3, 3, 2, 2, 1, 1, /*ceil_mode=*/true),
+                             make_pool_geom(n, c, h, w, 2, 3, 2, 1, 0, 1, false)}) {
+    std::vector<Vec> ys;
+    std::vector<std::vector<int32_t>> ams;
+    for (Backend* be : {static_cast<Backend*>(&ref), static_cast<Backend*>(&fast)}) {
+      Tensor x0 = up(*be, xv), wt = up(*be, eye), x = out(*be, xv.size()), y = out(*be, size_t(pg.y_numel()));
+      be->conv2d_fwd(g, x0.data(), wt.data(), nullptr, x.data());  // blocked on the oneDNN backend
+      auto am = be->allocate(size_t(pg.y_numel()) * sizeof(int32_t));
+      be->maxpool2d_fwd(pg, x.data(), y.data(), static_cast<int32_t*>(am->data()));
+      std::vector<int32_t> host(size_t(pg.y_numel()));
+      be->copy_to_host(host.data(), am->data(), host.size() * sizeof(int32_t));
+      ys.push_back(down(*be, y));
+      ams.push_back(host);
+    }
+    EXPECT_TRUE(same_bits(ys[1], ys[0]));
+    EXPECT_EQ(ams[1], ams[0]);
+  }
+}
+
 // Buffers freed and allocated again at the same address start flat: the registry forgets a
 // freed buffer's format.
 TEST(DnnlLayouts, FreedBufferForgetsItsFormat) {

@@ -10,6 +10,7 @@
 #include "core/dnnl/batchnorm2d_fast.h"
 #include "core/dnnl/dnnl_conv.h"
 #include "core/dnnl/layout_registry.h"
+#include "core/dnnl/maxpool2d_blocked.h"
 #include "core/dnnl/scratch_arena.h"
 
 namespace inq {
@@ -249,6 +250,14 @@ void DnnlBackend::accumulate_impl(int64_t n, const float* x, float* y) {
 
 // The rest read and write flat.
 void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+  if (const memory::desc* f = impl_->layouts->format(x, impl_->bytes(g.x_numel()))) {
+    if (const int block = Impl::channel_block(*f)) {  // pooled where it lies; y and argmax flat
+      impl_->flat_out(y, impl_->bytes(g.y_numel()));
+      impl_->flat_out(argmax, size_t(g.y_numel()) * sizeof(int32_t));
+      fast::maxpool2d_fwd_blocked(g, block, x, y, argmax);
+      return;
+    }
+  }
   impl_->flat_in(x, impl_->bytes(g.x_numel()));
   impl_->flat_out(y, impl_->bytes(g.y_numel()));
   CpuBackend::maxpool2d_fwd_impl(g, x, y, argmax);
