@@ -90,13 +90,15 @@ for line in open(sys.argv[1]):
     m = re.match(r"step threads=(\d) (\S+) (.*?) (\{.*\}) load", line)
     if m:
         steps.append((int(m.group(1)), m.group(2), m.group(3), json.loads(m.group(4))))
-print("\n| epoch, whole process | threads | median wall s | median CPU s | peak RSS MiB | test top-1 | inq speed / this (wall) |")
-print("|---|---|---|---|---|---|---|")
+print("\n| epoch, whole process | threads | median wall s | median CPU s | peak RSS MiB | test top-1 "
+      "| inq speed / this: wall | CPU |")
+print("|---|---|---|---|---|---|---|---|")
 for (t, who), runs in sorted(epochs.items()):
-    wall = statistics.median(r[0] for r in runs)
-    inq = statistics.median(r[0] for r in epochs.get((t, "inq"), runs))
-    print(f"| {who} | {t} | {wall:.1f} | {statistics.median(r[1] for r in runs):.1f} | "
-          f"{max(r[2] for r in runs):.0f} | {runs[-1][3]} | {wall / inq:.2f}x |")
+    wall, cpu = (statistics.median(r[k] for r in runs) for k in (0, 1))
+    mine = epochs.get((t, "inq"), runs)
+    inq_wall, inq_cpu = (statistics.median(r[k] for r in mine) for k in (0, 1))
+    print(f"| {who} | {t} | {wall:.1f} | {cpu:.1f} | {max(r[2] for r in runs):.0f} | {runs[-1][3]} | "
+          f"{wall / inq_wall:.2f}x | {cpu / inq_cpu:.2f}x |")
 print("\n| step | threads | peer | inq ms | peer ms | inq / peer throughput | inq peak MiB |")
 print("|---|---|---|---|---|---|---|")
 for t, who, case, r in steps:
