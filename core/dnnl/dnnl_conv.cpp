@@ -14,9 +14,9 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
 
-// Measured (docs/benchmarks.md): blocked formats win by 2-3x for 8+ input channels per group even
-// with the reorders at both ends; below that (a first layer on 1-3 channels) oneDNN's kernels that
-// read plain NCHW and write blocked output win.
+// Measured (docs/benchmarks.md, section 0): blocked formats win by ~3x for 8+ input channels per
+// group even with reorders at both ends; below that (a first layer on 1-3 channels) a flat input
+// with blocked weights and output wins.
 bool blocked_src(const ConvGeom& g) { return g.c / g.groups >= 8; }
 
 dnnl::primitive_attr user_scratchpad() {
