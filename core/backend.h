@@ -23,7 +23,9 @@ class Backend {
   // --- memory ---
   virtual std::shared_ptr<Storage> allocate(size_t bytes) = 0;
   void copy_from_host(void* dst, const void* host_src, size_t bytes);
-  void copy_to_host(void* host_dst, const void* src, size_t bytes);  // returns when done
+  // Returns when done: the host waits for the device. Counted in blocking_copies(); a training step
+  // in steady state makes none (tests/test_train_step.cpp).
+  void copy_to_host(void* host_dst, const void* src, size_t bytes);
   void copy(void* dst, const void* src, size_t bytes);
   void fill(float* p, int64_t n, float value);
   virtual void synchronize() = 0;
@@ -42,6 +44,16 @@ class Backend {
     (void)position;
     copy_from_host(dst, host_src, bytes);
   }
+  // Returns once every copy_from_host_after issued so far has read its host memory, which may then
+  // be reused (the loader's pinned batches are handed back to its workers after this).
+  virtual void wait_uploads() {}
+  // A device-to-host copy that does not wait: host_dst must be host memory of allocate_host and stay
+  // untouched until wait_copy_to_host(ticket) returns, after which it holds the data. In stream order
+  // with the work issued before it. Elsewhere (CPU) the copy is done at once.
+  uint64_t copy_to_host_async(void* host_dst, const void* src, size_t bytes);
+  virtual void wait_copy_to_host(uint64_t ticket) { (void)ticket; }
+  // Blocking device-to-host copies (copy_to_host calls) made so far.
+  uint64_t blocking_copies() const { return blocking_copies_; }
 
   // --- ops: semantics are those of the reference kernels in core/ref/ ---
   // Each public op checks its arguments once, here, for every backend (core/backend_ops.cpp), then
@@ -96,6 +108,12 @@ class Backend {
                         float* loss);
   void softmax_xent_bwd(int n, int classes, const float* probs, const int32_t* labels, float smoothing, float* dlogits);
 
+  // Classification statistics of a batch, kept on the device: stats[0] += the sum of loss[i] taken
+  // in order in double, stats[1] += the samples whose label is among the top 1 logits, stats[2] +=
+  // those among the top 5 (a label's rank is the number of strictly larger logits: ties count for
+  // it), stats[3] = this batch's loss sum. So an epoch's sums stay on the device until read.
+  void loss_stats(int n, int classes, const float* logits, const float* loss, const int32_t* labels, double* stats);
+
   void sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
                 float weight_decay, bool nesterov);
 
@@ -110,6 +128,10 @@ class Backend {
   virtual void copy_to_host_impl(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy_impl(void* dst, const void* src, size_t bytes) = 0;
   virtual void fill_impl(float* p, int64_t n, float value) = 0;
+  virtual uint64_t copy_to_host_async_impl(void* host_dst, const void* src, size_t bytes) {
+    copy_to_host_impl(host_dst, src, bytes);
+    return 0;
+  }
 
   virtual void conv2d_fwd_impl(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) = 0;
   virtual void conv2d_bwd_data_impl(const ConvGeom& g, const float* w, const float* dy, float* dx) = 0;
@@ -152,12 +174,17 @@ class Backend {
                                      float* probs, float* loss) = 0;
   virtual void softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
                                      float* dlogits) = 0;
+  virtual void loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                               double* stats) = 0;
   virtual void sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
                              float momentum, float weight_decay, bool nesterov) = 0;
   virtual void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
                                uint64_t seed, uint8_t* select) = 0;
   virtual void inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
                                        int n2) = 0;
+
+ private:
+  uint64_t blocking_copies_ = 0;
 };
 
 // How make_backend builds a backend. Each field applies to one device and is ignored by the other.

@@ -90,7 +90,13 @@ void Backend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
 }
 void Backend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
   require_pointers("copy_to_host", bytes, host_dst, src);
-  if (bytes > 0) copy_to_host_impl(host_dst, src, bytes);
+  if (bytes == 0) return;
+  ++blocking_copies_;
+  copy_to_host_impl(host_dst, src, bytes);
+}
+uint64_t Backend::copy_to_host_async(void* host_dst, const void* src, size_t bytes) {
+  require_pointers("copy_to_host_async", bytes, host_dst, src);
+  return bytes > 0 ? copy_to_host_async_impl(host_dst, src, bytes) : 0;
 }
 void Backend::copy(void* dst, const void* src, size_t bytes) {
   require_pointers("copy", bytes, dst, src);
@@ -254,6 +260,13 @@ void Backend::softmax_xent_bwd(int n, int classes, const float* probs, const int
                                float* dlogits) {
   check_softmax_xent(n, classes, smoothing);
   softmax_xent_bwd_impl(n, classes, probs, labels, smoothing, dlogits);
+}
+void Backend::loss_stats(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                         double* stats) {
+  require(n >= 0 && classes >= 1, "loss_stats",
+          "bad shape n " + std::to_string(n) + ", classes " + std::to_string(classes));
+  require(stats != nullptr, "loss_stats", "no statistics buffer");
+  loss_stats_impl(n, classes, logits, loss, labels, stats);
 }
 void Backend::sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
                        float weight_decay, bool nesterov) {

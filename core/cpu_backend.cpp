@@ -14,6 +14,7 @@
 #include "core/ref/elementwise_ref.h"
 #include "core/ref/inq_ref.h"
 #include "core/ref/linear_ref.h"
+#include "core/ref/loss_stats_ref.h"
 #include "core/ref/pool2d_ref.h"
 #include "core/ref/relu_ref.h"
 #include "core/ref/sgd_ref.h"
@@ -151,6 +152,10 @@ void CpuBackend::softmax_xent_fwd_impl(int n, int classes, const float* logits, 
 void CpuBackend::softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
                                        float* dlogits) {
   ref::softmax_xent_bwd_ref(n, classes, probs, labels, smoothing, dlogits);
+}
+void CpuBackend::loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                                 double* stats) {
+  ref::loss_stats_ref(n, classes, logits, loss, labels, stats);
 }
 void CpuBackend::sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
                                float momentum, float weight_decay, bool nesterov) {

@@ -66,6 +66,8 @@ class CpuBackend : public Backend {
                              float* probs, float* loss) override;
   void softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
                              float* dlogits) override;
+  void loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                       double* stats) override;
   void sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
                      float weight_decay, bool nesterov) override;
   void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,

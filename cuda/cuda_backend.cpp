@@ -12,7 +12,9 @@
 #include "cuda/device_memory.h"
 #include "cuda/dropout.h"
 #include "cuda/elementwise.h"
+#include "cuda/host_readback.h"
 #include "cuda/inq_partition.h"
+#include "cuda/loss_stats.h"
 #include "cuda/pool2d.h"
 #include "cuda/relu.h"
 #include "cuda/sgd.h"
@@ -87,6 +89,7 @@ void CudaBackend::release() noexcept {
   DeviceGuard guard(device_);
   if (stream_) CUDA_LOG(cudaStreamSynchronize(stream_));
   upload_.reset();
+  readback_.reset();
   linear_.reset();
   conv_.reset();
   workspace_.reset();
@@ -140,6 +143,23 @@ void CudaBackend::copy_from_host_after(uint64_t position, void* dst, const void*
   DeviceGuard guard(device_);
   uploads().upload(position, dst, host_src, bytes);
 }
+
+void CudaBackend::wait_uploads() {
+  if (!upload_) return;  // nothing uploaded yet
+  DeviceGuard guard(device_);
+  upload_->wait_copies();
+}
+
+HostReadback& CudaBackend::readbacks() {
+  if (!readback_) readback_ = std::make_unique<HostReadback>(stream_);
+  return *readback_;
+}
+
+uint64_t CudaBackend::copy_to_host_async_impl(void* host_dst, const void* src, size_t bytes) {
+  return readbacks().copy(host_dst, src, bytes);
+}
+
+void CudaBackend::wait_copy_to_host(uint64_t ticket) { readbacks().wait(ticket); }
 
 void CudaBackend::copy_from_host_impl(void* dst, const void* host_src, size_t bytes) {
   if (bytes == 0) return;
@@ -276,6 +296,10 @@ void CudaBackend::softmax_xent_fwd_impl(int n, int classes, const float* logits,
 void CudaBackend::softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
                                         float* dlogits) {
   cuda::softmax_xent_bwd(n, classes, probs, labels, smoothing, dlogits, stream_);
+}
+void CudaBackend::loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                                  double* stats) {
+  cuda::loss_stats(n, classes, logits, loss, labels, stats, stream_);
 }
 void CudaBackend::sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
                                 float momentum, float weight_decay, bool nesterov) {

@@ -27,6 +27,7 @@ class Workspace;
 class CudnnConv;
 class CublasLinear;
 class UploadStream;
+class HostReadback;
 
 class CudaBackend final : public Backend {
  public:
@@ -51,6 +52,8 @@ class CudaBackend final : public Backend {
   void free_host(void* p) noexcept override;
   uint64_t stream_position() override;
   void copy_from_host_after(uint64_t position, void* dst, const void* host_src, size_t bytes) override;
+  void wait_uploads() override;
+  void wait_copy_to_host(uint64_t ticket) override;
 
  protected:
   // Pinned host memory: asynchronous, so `host_src` must stay alive and unchanged until the next
@@ -59,6 +62,7 @@ class CudaBackend final : public Backend {
   void copy_to_host_impl(void* host_dst, const void* src, size_t bytes) override;  // synchronizes
   void copy_impl(void* dst, const void* src, size_t bytes) override;
   void fill_impl(float* p, int64_t n, float value) override;
+  uint64_t copy_to_host_async_impl(void* host_dst, const void* src, size_t bytes) override;
   void conv2d_fwd_impl(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) override;
   void conv2d_bwd_data_impl(const ConvGeom& g, const float* w, const float* dy, float* dx) override;
   void conv2d_bwd_filter_impl(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) override;
@@ -100,6 +104,8 @@ class CudaBackend final : public Backend {
                              float* probs, float* loss) override;
   void softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
                              float* dlogits) override;
+  void loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                       double* stats) override;
   void sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
                      float weight_decay, bool nesterov) override;
   void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
@@ -109,6 +115,7 @@ class CudaBackend final : public Backend {
 
  private:
   UploadStream& uploads();  // the copy stream, created on first use
+  HostReadback& readbacks();  // events of the asynchronous device-to-host copies, created on first use
   void release() noexcept;  // ordered teardown, shared by the destructor and a failed constructor
 
   int device_;
@@ -121,6 +128,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CudnnConv> conv_;
   std::unique_ptr<CublasLinear> linear_;
   std::unique_ptr<UploadStream> upload_;  // created on first use
+  std::unique_ptr<HostReadback> readback_;  // created on first use
 };
 
 // The backend make_backend(Device::CUDA, options) returns.
