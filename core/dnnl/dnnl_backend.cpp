@@ -322,4 +322,11 @@ void DnnlBackend::softmax_xent_bwd_impl(int n, int classes, const float* probs, 
   CpuBackend::softmax_xent_bwd_impl(n, classes, probs, labels, smoothing, dlogits);
 }
 
+void DnnlBackend::loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                                  double* stats) {
+  impl_->flat_in(logits, impl_->bytes(int64_t(n) * classes));
+  impl_->flat_in(loss, impl_->bytes(n));
+  CpuBackend::loss_stats_impl(n, classes, logits, loss, labels, stats);
+}
+
 }  // namespace inq

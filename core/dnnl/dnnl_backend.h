@@ -65,6 +65,8 @@ class DnnlBackend : public CpuBackend {
                         float* probs, float* loss) override;
   void softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
                         float* dlogits) override;
+  void loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                       double* stats) override;
 
  private:
   struct Impl;
