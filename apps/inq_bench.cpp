@@ -11,7 +11,7 @@
 //                 region decoding, the pixel difference each makes, and the Loader's scaling over threads.
 // CUDA runs strict fp32 with deterministic cuDNN engines unless --tf32 / --nondeterministic (the
 // config keys cuda.allow_tf32 / cuda.deterministic); both flags need --device cuda.
-//   inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary] [--image-size S]
+//   inq_bench --model M --batch B --device cpu|cpu-ref|cuda [--what step|sgd|inq-boundary] [--image-size S]
 //             [--steps N] [--warmup W] [--threads T] [--classes K] [--channels C] [--tf32]
 //             [--nondeterministic] [--json]
 //   inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]
@@ -22,25 +22,26 @@
 #include <cstdlib>
 #include <ctime>
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "core/backend.h"
 #include "core/inq/inq_state.h"
+#include "core/layers/softmax_cross_entropy.h"
 #include "core/models/zoo.h"
 #include "core/train/optimizer.h"
+#include "core/train/train_step.h"
 #include "data/imagenet.h"
 #include "data/loader.h"
 
 namespace {
 
 const char* kUsage =
-    "usage: inq_bench --model M --batch B --device cpu|cuda [--what step|sgd|inq-boundary]\n"
+    "usage: inq_bench --model M --batch B --device cpu|cpu-ref|cuda [--what step|sgd|inq-boundary]\n"
     "                 [--image-size S] [--steps N] [--warmup W]\n"
     "                 [--threads T] [--classes K] [--channels C] [--tf32] [--nondeterministic] [--json]\n"
     "       inq_bench --what decode --data DIR [--image-size S] [--batch B] [--threads T] [--json]\n"
@@ -389,6 +390,7 @@ int run(const Args& a) {
   if (a.what == "decode") return run_decode(a);
   inq::BackendOptions bo;
   bo.threads = a.threads;
+  bo.cpu_reference = a.device == "cpu-ref";
   bo.allow_tf32 = a.tf32;
   bo.deterministic = !a.nondeterministic;
   auto be = inq::make_backend(inq::parse_device(a.device), bo);
@@ -416,29 +418,20 @@ int run(const Args& a) {
   auto labels = be->allocate(host_labels.size() * sizeof(int32_t));
   be->copy_from_host(labels->data(), host_labels.data(), host_labels.size() * sizeof(int32_t));
   const auto* lab = static_cast<const int32_t*>(labels->data());
-  inq::Tensor probs = inq::empty(*be, {n, a.classes});
-  inq::Tensor loss = inq::empty(*be, {n});
-  inq::Tensor dlogits = inq::empty(*be, {n, a.classes});
+  inq::SoftmaxCrossEntropy loss(*be, n, a.classes, 0.0);
+  const inq::TrainStepParts parts{*net, loss, sgd};
 
   std::vector<double> times_ms;
   for (int i = 0; i < a.warmup + a.steps; ++i) {
     be->synchronize();
     const auto t0 = std::chrono::steady_clock::now();
-    inq::Context ctx{*be, true, static_cast<uint64_t>(i)};
-    inq::Tensor logits = net->forward(ctx, x);
-    be->softmax_xent_fwd(n, a.classes, logits.data(), lab, 0.0f, probs.data(), loss.data());
-    be->softmax_xent_bwd(n, a.classes, probs.data(), lab, 0.0f, dlogits.data());
-    net->backward(ctx, dlogits);
-    sgd.step(0.01);
+    inq::train_step(parts, inq::StepInput{x, lab, static_cast<uint64_t>(i), 0.01, nullptr});
     be->synchronize();
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (i >= a.warmup) times_ms.push_back(ms);
   }
-  std::vector<float> host_loss(static_cast<size_t>(n));
-  be->copy_to_host(host_loss.data(), loss.data(), host_loss.size() * sizeof(float));
-  double mean_loss = 0.0;
-  for (float v : host_loss) mean_loss += v;
-  mean_loss /= n;
+  loss.request_sums();
+  const double mean_loss = loss.take_sums().batch_loss_sum / n;
 
   std::sort(times_ms.begin(), times_ms.end());
   const double median = percentile(times_ms, 0.5), p10 = percentile(times_ms, 0.1), p90 = percentile(times_ms, 0.9);

@@ -4,6 +4,9 @@
 
 #include "core/backend.h"
 #include "core/cpu_backend.h"
+#ifdef INQ_WITH_DNNL
+#include "core/dnnl/dnnl_backend.h"
+#endif
 #ifdef INQ_WITH_CUDA
 #include "cuda/cuda_backend.h"
 #endif
@@ -20,7 +23,12 @@ bool cuda_available(std::string* why_not) {
 }
 
 std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options) {
-  if (device == Device::CPU) return std::make_unique<CpuBackend>(options.threads);
+  if (device == Device::CPU) {
+#ifdef INQ_WITH_DNNL
+    if (!options.cpu_reference) return std::make_unique<DnnlBackend>(options.threads);
+#endif
+    return std::make_unique<CpuBackend>(options.threads);  // device "cpu-ref", or a build without oneDNN
+  }
   std::string why;
   if (!cuda_available(&why)) throw std::runtime_error("device \"cuda\" requested but unavailable: " + why);
 #ifdef INQ_WITH_CUDA

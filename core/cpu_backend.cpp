@@ -14,6 +14,7 @@
 #include "core/ref/elementwise_ref.h"
 #include "core/ref/inq_ref.h"
 #include "core/ref/linear_ref.h"
+#include "core/ref/loss_stats_ref.h"
 #include "core/ref/pool2d_ref.h"
 #include "core/ref/relu_ref.h"
 #include "core/ref/sgd_ref.h"
@@ -54,110 +55,119 @@ std::shared_ptr<Storage> CpuBackend::allocate(size_t bytes) {
   });
 }
 
-void CpuBackend::copy_from_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
-void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
-void CpuBackend::copy(void* dst, const void* src, size_t bytes) { std::memmove(dst, src, bytes); }
-void CpuBackend::fill(float* p, int64_t n, float value) { std::fill(p, p + n, value); }
+void CpuBackend::copy_from_host_impl(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::copy_to_host_impl(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::copy_impl(void* dst, const void* src, size_t bytes) { std::memmove(dst, src, bytes); }
+void CpuBackend::fill_impl(float* p, int64_t n, float value) { std::fill(p, p + n, value); }
 
-void CpuBackend::conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
+void CpuBackend::conv2d_fwd_impl(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
   ref::conv2d_fwd_ref(g, x, w, b, y);
 }
-void CpuBackend::conv2d_bwd_data(const ConvGeom& g, const float* w, const float* dy, float* dx) {
+void CpuBackend::conv2d_bwd_data_impl(const ConvGeom& g, const float* w, const float* dy, float* dx) {
   ref::conv2d_bwd_data_ref(g, w, dy, dx);
 }
-void CpuBackend::conv2d_bwd_filter(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+void CpuBackend::conv2d_bwd_filter_impl(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   ref::conv2d_bwd_filter_ref(g, x, dy, dw, db);
 }
-void CpuBackend::linear_fwd(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
+void CpuBackend::linear_fwd_impl(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
   ref::linear_fwd_ref(n, in, out, x, w, b, y);
 }
-void CpuBackend::linear_bwd(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx,
-                            float* dw, float* db) {
+void CpuBackend::linear_bwd_impl(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx,
+                                 float* dw, float* db) {
   ref::linear_bwd_ref(n, in, out, x, w, dy, dx, dw, db);
 }
-void CpuBackend::batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                       float* running_mean, float* running_var, float momentum, float eps, float* y,
-                                       float* save_mean, float* save_invstd) {
+void CpuBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                            float* running_mean, float* running_var, float momentum, float eps,
+                                            float* y, float* save_mean, float* save_invstd) {
   ref::batchnorm2d_fwd_train_ref(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
                                  save_invstd);
 }
-void CpuBackend::batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                      const float* running_mean, const float* running_var, float eps, float* y) {
+void CpuBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                           const float* running_mean, const float* running_var, float eps, float* y) {
   ref::batchnorm2d_fwd_eval_ref(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
 }
-void CpuBackend::batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                 const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                 float* dbeta) {
+void CpuBackend::batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                      const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                                      float* dbeta) {
   ref::batchnorm2d_bwd_ref(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
-void CpuBackend::batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) {
+void CpuBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) {
   ref::batchnorm2d_fwd_mean_ref(n, c, hw, x, mean);
 }
-void CpuBackend::batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) {
+void CpuBackend::batchnorm2d_fwd_var_impl(int n, int c, int hw, const float* x, const float* mean, float* var) {
   ref::batchnorm2d_fwd_var_ref(n, c, hw, x, mean, var);
 }
-void CpuBackend::batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum,
-                                        float eps, float* running_mean, float* running_var, float* save_invstd) {
+void CpuBackend::batchnorm2d_fwd_finish_impl(int c, int64_t count, const float* mean, const float* var, float momentum,
+                                             float eps, float* running_mean, float* running_var, float* save_invstd) {
   ref::batchnorm2d_fwd_finish_ref(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd);
 }
-void CpuBackend::batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
-                                      const float* save_invstd, float* sum_dy, float* sum_dy_xhat) {
+void CpuBackend::batchnorm2d_bwd_sums_impl(int n, int c, int hw, const float* x, const float* dy,
+                                           const float* save_mean, const float* save_invstd, float* sum_dy,
+                                           float* sum_dy_xhat) {
   ref::batchnorm2d_bwd_sums_ref(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
 }
-void CpuBackend::batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                    const float* save_mean, const float* save_invstd, const float* sum_dy,
-                                    const float* sum_dy_xhat, float* dx) {
+void CpuBackend::batchnorm2d_bwd_dx_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                         const float* save_mean, const float* save_invstd, const float* sum_dy,
+                                         const float* sum_dy_xhat, float* dx) {
   ref::batchnorm2d_bwd_dx_ref(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx);
 }
-void CpuBackend::relu_fwd(int64_t n, const float* x, float* y) { ref::relu_fwd_ref(n, x, y); }
-void CpuBackend::relu_bwd(int64_t n, const float* y, const float* dy, float* dx) { ref::relu_bwd_ref(n, y, dy, dx); }
-void CpuBackend::maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+void CpuBackend::relu_fwd_impl(int64_t n, const float* x, float* y) { ref::relu_fwd_ref(n, x, y); }
+void CpuBackend::relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) {
+  ref::relu_bwd_ref(n, y, dy, dx);
+}
+void CpuBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
   ref::maxpool2d_fwd_ref(g, x, y, argmax);
 }
-void CpuBackend::maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
+void CpuBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
   ref::maxpool2d_bwd_ref(g, dy, argmax, dx);
 }
-void CpuBackend::avgpool2d_fwd(const PoolGeom& g, const float* x, float* y) { ref::avgpool2d_fwd_ref(g, x, y); }
-void CpuBackend::avgpool2d_bwd(const PoolGeom& g, const float* dy, float* dx) { ref::avgpool2d_bwd_ref(g, dy, dx); }
-void CpuBackend::adaptive_avgpool2d_fwd(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) {
+void CpuBackend::avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) { ref::avgpool2d_fwd_ref(g, x, y); }
+void CpuBackend::avgpool2d_bwd_impl(const PoolGeom& g, const float* dy, float* dx) {
+  ref::avgpool2d_bwd_ref(g, dy, dx);
+}
+void CpuBackend::adaptive_avgpool2d_fwd_impl(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) {
   ref::adaptive_avgpool2d_fwd_ref(n, c, h, w, oh, ow, x, y);
 }
-void CpuBackend::adaptive_avgpool2d_bwd(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) {
+void CpuBackend::adaptive_avgpool2d_bwd_impl(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) {
   ref::adaptive_avgpool2d_bwd_ref(n, c, h, w, oh, ow, dy, dx);
 }
-void CpuBackend::add_fwd(int64_t n, const float* a, const float* b, float* y) { ref::add_fwd_ref(n, a, b, y); }
-void CpuBackend::accumulate(int64_t n, const float* x, float* y) { ref::accumulate_ref(n, x, y); }
-void CpuBackend::concat_fwd(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
+void CpuBackend::add_fwd_impl(int64_t n, const float* a, const float* b, float* y) { ref::add_fwd_ref(n, a, b, y); }
+void CpuBackend::accumulate_impl(int64_t n, const float* x, float* y) { ref::accumulate_ref(n, x, y); }
+void CpuBackend::concat_fwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
   ref::concat_fwd_ref(n, hw, c_part, c_total, c_offset, part, y);
 }
-void CpuBackend::concat_bwd(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) {
+void CpuBackend::concat_bwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) {
   ref::concat_bwd_ref(n, hw, c_part, c_total, c_offset, dy, dpart);
 }
-void CpuBackend::dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) {
+void CpuBackend::dropout_fwd_impl(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) {
   ref::dropout_fwd_ref(n, p, seed, x, y, keep);
 }
-void CpuBackend::dropout_bwd(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) {
+void CpuBackend::dropout_bwd_impl(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) {
   ref::dropout_bwd_ref(n, p, keep, dy, dx);
 }
-void CpuBackend::softmax_xent_fwd(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
-                                  float* probs, float* loss) {
+void CpuBackend::softmax_xent_fwd_impl(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
+                                       float* probs, float* loss) {
   ref::softmax_xent_fwd_ref(n, classes, logits, labels, smoothing, probs, loss);
 }
-void CpuBackend::softmax_xent_bwd(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
-                                  float* dlogits) {
+void CpuBackend::softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
+                                       float* dlogits) {
   ref::softmax_xent_bwd_ref(n, classes, probs, labels, smoothing, dlogits);
 }
-void CpuBackend::sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
-                          float momentum, float weight_decay, bool nesterov) {
+void CpuBackend::loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                                 double* stats) {
+  ref::loss_stats_ref(n, classes, logits, loss, labels, stats);
+}
+void CpuBackend::sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
+                               float momentum, float weight_decay, bool nesterov) {
   ref::sgd_step_ref(n, w, g, m, frozen, lr, momentum, weight_decay, nesterov);
 }
 
-void CpuBackend::inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
-                            uint64_t seed, uint8_t* select) {
+void CpuBackend::inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
+                                 uint64_t seed, uint8_t* select) {
   ref::inq_select_ref(n, w, frozen, count, strategy, seed, select);
 }
-void CpuBackend::inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                    int n2) {
+void CpuBackend::inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
+                                         int n2) {
   ref::inq_project_freeze_ref(n, w, m, frozen, select, n1, n2);
 }
 

@@ -8,9 +8,9 @@ namespace inq {
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 Device parse_device(const std::string& s) {
-  if (s == "cpu") return Device::CPU;
+  if (s == "cpu" || s == "cpu-ref") return Device::CPU;  // "cpu-ref": BackendOptions::cpu_reference
   if (s == "cuda") return Device::CUDA;
-  throw std::invalid_argument("unknown device '" + s + "': expected \"cpu\" or \"cuda\"");
+  throw std::invalid_argument("unknown device '" + s + "': expected \"cpu\", \"cpu-ref\" or \"cuda\"");
 }
 
 int64_t shape_numel(const Shape& s) {

@@ -11,7 +11,7 @@ namespace inq {
 
 enum class Device { CPU, CUDA };
 const char* device_name(Device d);
-Device parse_device(const std::string& s);  // "cpu" | "cuda", throws otherwise
+Device parse_device(const std::string& s);  // "cpu" | "cpu-ref" | "cuda", throws otherwise
 
 using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& s);

@@ -13,8 +13,10 @@
 #include "cuda/device_memory.h"
 #include "cuda/dropout.h"
 #include "cuda/elementwise.h"
+#include "cuda/host_readback.h"
 #include "cuda/inq_partition.h"
 #include "cuda/kernel_image.h"
+#include "cuda/loss_stats.h"
 #include "cuda/pool2d.h"
 #include "cuda/relu.h"
 #include "cuda/sgd.h"
@@ -108,6 +110,7 @@ void CudaBackend::release() noexcept {
   DeviceGuard guard(device_);
   if (stream_) CUDA_LOG(cudaStreamSynchronize(stream_));
   upload_.reset();
+  readback_.reset();
   linear_.reset();
   conv_.reset();
   workspace_.reset();
@@ -162,7 +165,24 @@ void CudaBackend::copy_from_host_after(uint64_t position, void* dst, const void*
   uploads().upload(position, dst, host_src, bytes);
 }
 
-void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
+void CudaBackend::wait_uploads() {
+  if (!upload_) return;  // nothing uploaded yet
+  DeviceGuard guard(device_);
+  upload_->wait_copies();
+}
+
+HostReadback& CudaBackend::readbacks() {
+  if (!readback_) readback_ = std::make_unique<HostReadback>(stream_);
+  return *readback_;
+}
+
+uint64_t CudaBackend::copy_to_host_async_impl(void* host_dst, const void* src, size_t bytes) {
+  return readbacks().copy(host_dst, src, bytes);
+}
+
+void CudaBackend::wait_copy_to_host(uint64_t ticket) { readbacks().wait(ticket); }
+
+void CudaBackend::copy_from_host_impl(void* dst, const void* host_src, size_t bytes) {
   if (bytes == 0) return;
   cudaPointerAttributes attributes{};
   const bool pinned =
@@ -173,18 +193,18 @@ void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) 
   if (!pinned) CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
+void CudaBackend::copy_to_host_impl(void* host_dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
+void CudaBackend::copy_impl(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
 }
 
-void CudaBackend::fill(float* p, int64_t n, float value) { cuda::fill(n, value, p, stream_); }
+void CudaBackend::fill_impl(float* p, int64_t n, float value) { cuda::fill(n, value, p, stream_); }
 
 void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
@@ -192,121 +212,126 @@ size_t CudaBackend::peak_bytes() const { return allocator_->peak_bytes(); }
 
 // --- convolution and linear ---
 
-void CudaBackend::conv2d_fwd(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
+void CudaBackend::conv2d_fwd_impl(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
   conv_->forward(g, x, w, y, *workspace_);
   if (b) bias_fwd(g.n, g.k, int64_t(g.p) * g.q, b, y, stream_);
 }
 
-void CudaBackend::conv2d_bwd_data(const ConvGeom& g, const float* w, const float* dy, float* dx) {
+void CudaBackend::conv2d_bwd_data_impl(const ConvGeom& g, const float* w, const float* dy, float* dx) {
   conv_->backward_data(g, w, dy, dx, *workspace_);
 }
 
-void CudaBackend::conv2d_bwd_filter(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+void CudaBackend::conv2d_bwd_filter_impl(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   conv_->backward_filter(g, x, dy, dw, *workspace_);
   if (db) bias_bwd(g.n, g.k, int64_t(g.p) * g.q, dy, db, stream_);
 }
 
-void CudaBackend::linear_fwd(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
+void CudaBackend::linear_fwd_impl(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
   linear_->forward(n, in, out, x, w, b, y);
 }
 
-void CudaBackend::linear_bwd(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx,
-                             float* dw, float* db) {
+void CudaBackend::linear_bwd_impl(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx,
+                                  float* dw, float* db) {
   linear_->backward(n, in, out, x, w, dy, dx, dw, db);
 }
 
-// --- our kernels; qualified because the member functions of the same names hide them ---
+// --- our kernels (cuda:: names the launchers, which share the ops' names) ---
 
-void CudaBackend::batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                        float* running_mean, float* running_var, float momentum, float eps, float* y,
-                                        float* save_mean, float* save_invstd) {
+void CudaBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma,
+                                             const float* beta, float* running_mean, float* running_var, float momentum,
+                                             float eps, float* y, float* save_mean, float* save_invstd) {
   cuda::batchnorm2d_fwd_train(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
                               save_invstd, stream_);
 }
-void CudaBackend::batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                       const float* running_mean, const float* running_var, float eps, float* y) {
+void CudaBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
+                                            const float* running_mean, const float* running_var, float eps, float* y) {
   cuda::batchnorm2d_fwd_eval(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y, stream_);
 }
-void CudaBackend::batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                  const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                  float* dbeta) {
+void CudaBackend::batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                       const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                                       float* dbeta) {
   cuda::batchnorm2d_bwd(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, stream_);
 }
-void CudaBackend::batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) {
+void CudaBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) {
   cuda::batchnorm2d_fwd_mean(n, c, hw, x, mean, stream_);
 }
-void CudaBackend::batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) {
+void CudaBackend::batchnorm2d_fwd_var_impl(int n, int c, int hw, const float* x, const float* mean, float* var) {
   cuda::batchnorm2d_fwd_var(n, c, hw, x, mean, var, stream_);
 }
-void CudaBackend::batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum,
-                                         float eps, float* running_mean, float* running_var, float* save_invstd) {
+void CudaBackend::batchnorm2d_fwd_finish_impl(int c, int64_t count, const float* mean, const float* var, float momentum,
+                                              float eps, float* running_mean, float* running_var, float* save_invstd) {
   cuda::batchnorm2d_fwd_finish(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd, stream_);
 }
-void CudaBackend::batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
-                                       const float* save_invstd, float* sum_dy, float* sum_dy_xhat) {
+void CudaBackend::batchnorm2d_bwd_sums_impl(int n, int c, int hw, const float* x, const float* dy,
+                                            const float* save_mean, const float* save_invstd, float* sum_dy,
+                                            float* sum_dy_xhat) {
   cuda::batchnorm2d_bwd_sums(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat, stream_);
 }
-void CudaBackend::batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                     const float* save_mean, const float* save_invstd, const float* sum_dy,
-                                     const float* sum_dy_xhat, float* dx) {
+void CudaBackend::batchnorm2d_bwd_dx_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
+                                          const float* save_mean, const float* save_invstd, const float* sum_dy,
+                                          const float* sum_dy_xhat, float* dx) {
   cuda::batchnorm2d_bwd_dx(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx, stream_);
 }
-void CudaBackend::relu_fwd(int64_t n, const float* x, float* y) { cuda::relu_fwd(n, x, y, stream_); }
-void CudaBackend::relu_bwd(int64_t n, const float* y, const float* dy, float* dx) {
+void CudaBackend::relu_fwd_impl(int64_t n, const float* x, float* y) { cuda::relu_fwd(n, x, y, stream_); }
+void CudaBackend::relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) {
   cuda::relu_bwd(n, y, dy, dx, stream_);
 }
-void CudaBackend::maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+void CudaBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
   cuda::maxpool2d_fwd(g, x, y, argmax, stream_);
 }
-void CudaBackend::maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
+void CudaBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
   cuda::maxpool2d_bwd(g, dy, argmax, dx, stream_);
 }
-void CudaBackend::avgpool2d_fwd(const PoolGeom& g, const float* x, float* y) {
+void CudaBackend::avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {
   cuda::avgpool2d_fwd(g, x, y, stream_);
 }
-void CudaBackend::avgpool2d_bwd(const PoolGeom& g, const float* dy, float* dx) {
+void CudaBackend::avgpool2d_bwd_impl(const PoolGeom& g, const float* dy, float* dx) {
   cuda::avgpool2d_bwd(g, dy, dx, stream_);
 }
-void CudaBackend::adaptive_avgpool2d_fwd(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) {
+void CudaBackend::adaptive_avgpool2d_fwd_impl(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) {
   cuda::adaptive_avgpool2d_fwd(n, c, h, w, oh, ow, x, y, stream_);
 }
-void CudaBackend::adaptive_avgpool2d_bwd(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) {
+void CudaBackend::adaptive_avgpool2d_bwd_impl(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) {
   cuda::adaptive_avgpool2d_bwd(n, c, h, w, oh, ow, dy, dx, stream_);
 }
-void CudaBackend::add_fwd(int64_t n, const float* a, const float* b, float* y) {
+void CudaBackend::add_fwd_impl(int64_t n, const float* a, const float* b, float* y) {
   cuda::add_fwd(n, a, b, y, stream_);
 }
-void CudaBackend::accumulate(int64_t n, const float* x, float* y) { cuda::accumulate(n, x, y, stream_); }
-void CudaBackend::concat_fwd(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
+void CudaBackend::accumulate_impl(int64_t n, const float* x, float* y) { cuda::accumulate(n, x, y, stream_); }
+void CudaBackend::concat_fwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
   cuda::concat_fwd(n, hw, c_part, c_total, c_offset, part, y, stream_);
 }
-void CudaBackend::concat_bwd(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) {
+void CudaBackend::concat_bwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) {
   cuda::concat_bwd(n, hw, c_part, c_total, c_offset, dy, dpart, stream_);
 }
-void CudaBackend::dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) {
+void CudaBackend::dropout_fwd_impl(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) {
   cuda::dropout_fwd(n, p, seed, x, y, keep, stream_);
 }
-void CudaBackend::dropout_bwd(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) {
+void CudaBackend::dropout_bwd_impl(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) {
   cuda::dropout_bwd(n, p, keep, dy, dx, stream_);
 }
-void CudaBackend::softmax_xent_fwd(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
-                                   float* probs, float* loss) {
+void CudaBackend::softmax_xent_fwd_impl(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
+                                        float* probs, float* loss) {
   cuda::softmax_xent_fwd(n, classes, logits, labels, smoothing, probs, loss, stream_);
 }
-void CudaBackend::softmax_xent_bwd(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
-                                   float* dlogits) {
+void CudaBackend::softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
+                                        float* dlogits) {
   cuda::softmax_xent_bwd(n, classes, probs, labels, smoothing, dlogits, stream_);
 }
-void CudaBackend::sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
-                           float momentum, float weight_decay, bool nesterov) {
+void CudaBackend::loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
+                                  double* stats) {
+  cuda::loss_stats(n, classes, logits, loss, labels, stats, stream_);
+}
+void CudaBackend::sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
+                                float momentum, float weight_decay, bool nesterov) {
   cuda::sgd_step(n, w, g, m, frozen, lr, momentum, weight_decay, nesterov, stream_);
 }
-void CudaBackend::inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
-                             uint64_t seed, uint8_t* select) {
+void CudaBackend::inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
+                                  InqPartition strategy, uint64_t seed, uint8_t* select) {
   cuda::inq_select(n, w, frozen, count, strategy, seed, select, stream_);
 }
-void CudaBackend::inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                     int n2) {
+void CudaBackend::inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
+                                          int n2) {
   cuda::inq_project_freeze(n, w, m, frozen, select, n1, n2, stream_);
 }
 

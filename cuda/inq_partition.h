@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "core/ref/inq_ref.h"
+#include "core/inq/inq_partition.h"
 
 namespace inq::cuda {
 

@@ -45,4 +45,6 @@ void UploadStream::upload(uint64_t position, void* dst, const void* host_src, si
   CUDA_CHECK(cudaStreamWaitEvent(compute_, copied_, 0));
 }
 
+void UploadStream::wait_copies() { CUDA_CHECK(cudaStreamSynchronize(copy_)); }
+
 }  // namespace inq::cuda

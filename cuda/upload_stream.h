@@ -21,9 +21,11 @@ class UploadStream {
   UploadStream& operator=(const UploadStream&) = delete;
 
   uint64_t mark();  // positions count from 1; 0 means "wait for nothing"
-  // host_src must stay unchanged until the copy is done: any later synchronisation of the compute
-  // stream (a device-to-host copy) guarantees it.
+  // host_src must stay unchanged until the copy is done: wait_copies() (or any later
+  // synchronisation of the compute stream) guarantees it.
   void upload(uint64_t position, void* dst, const void* host_src, size_t bytes);
+  // Returns once every upload issued so far has read its host memory (the copy stream holds only them).
+  void wait_copies();
 
  private:
   void release() noexcept;

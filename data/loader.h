@@ -93,7 +93,7 @@ class Loader {
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // Next batch of the current epoch, or nullptr at its end. Valid until the next call, which hands
   // its memory back to the workers: with pinned host memory, an asynchronous device copy from it
-  // must have completed (any copy_to_host or synchronize on that stream) before calling again.
+  // must have completed before calling again (BatchUploader::next waits for that explicitly).
   const HostBatch* next();
 
  private:

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libopenblas-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
+  libdnnl-dev  # oneDNN 2.6: the default CPU backend (device "cpu"); without it only "cpu-ref" is built
   libopencv-dev libjpeg62-turbo-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist

@@ -332,7 +332,9 @@ TEST_F(ZooCpu, BackwardGivesFiniteGradientsWithoutSteadyStateAllocation) {
 TEST(ZooCuda, TrainingStepMatchesCpu) {
   std::string why;
   if (!cuda_available(&why)) GTEST_SKIP() << "no CUDA: " << why;
-  auto cpu = make_backend(Device::CPU), gpu = make_backend(Device::CUDA);
+  BackendOptions reference;
+  reference.cpu_reference = true;  // the oracle: the reference kernels (device "cpu-ref")
+  auto cpu = make_backend(Device::CPU, reference), gpu = make_backend(Device::CUDA);
   const ModelOptions o = opts("resnet8", 28, 1, 10);
   const int n = 4;
   std::vector<float> x(size_t(n) * 28 * 28);

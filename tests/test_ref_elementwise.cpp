@@ -133,12 +133,6 @@ TEST(RefConcat, LeavesOtherChannelsAlone) {
       for (int j = 0; j < hw; ++j) EXPECT_EQ(y[(size_t(i) * c_total + ch) * hw + j], 7.0);
 }
 
-TEST(RefConcat, ChannelsOutsideTheOutputThrow) {
-  std::vector<float> part(8), y(16);
-  EXPECT_THROW(ref::concat_fwd_ref(1, 2, 4, 8, 5, part.data(), y.data()), std::invalid_argument);
-  EXPECT_THROW(ref::concat_bwd_ref(1, 2, 4, 8, -1, y.data(), part.data()), std::invalid_argument);
-}
-
 // ---------------- dropout ----------------
 
 TEST(RefDropout, GradientIsKeepOverOneMinusP) {
@@ -211,15 +205,6 @@ TEST(RefDropout, ZeroPKeepsEverythingUnchanged) {
   ref::dropout_fwd_ref(int64_t(x.size()), 0.0f, 3, x.data(), y.data(), keep.data());
   EXPECT_EQ(y, x);
   EXPECT_EQ(std::count(keep.begin(), keep.end(), uint8_t(1)), int64_t(x.size()));
-}
-
-TEST(RefDropout, POutsideZeroToOneThrows) {
-  float x = 1, y = 0;
-  uint8_t keep = 0;
-  for (float p : {1.0f, -0.1f, 1.5f, std::numeric_limits<float>::quiet_NaN()}) {
-    EXPECT_THROW(ref::dropout_fwd_ref(1, p, 0, &x, &y, &keep), std::invalid_argument) << p;
-    EXPECT_THROW(ref::dropout_bwd_ref(1, p, &keep, &x, &y), std::invalid_argument) << p;
-  }
 }
 
 }  // namespace

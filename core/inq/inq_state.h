@@ -11,7 +11,7 @@
 
 #include "core/backend.h"
 #include "core/net.h"
-#include "core/ref/inq_ref.h"
+#include "core/inq/inq_partition.h"
 
 namespace inq {
 

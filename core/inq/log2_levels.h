@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/counter_rng.h"
+#include "core/host_device.h"
 
 namespace inq {
 

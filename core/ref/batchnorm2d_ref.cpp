@@ -1,8 +1,6 @@
 #include "core/ref/batchnorm2d_ref.h"
 
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 namespace inq::ref {
 namespace {
@@ -70,16 +68,6 @@ void update_running(int ch, Acc mean, Acc var, int64_t count, T momentum, T* run
   }
 }
 
-// The split statistics need a value per channel; training (running variance) two.
-void require_values(int64_t count, int64_t at_least) {
-  if (count >= at_least) return;
-  if (at_least >= 2)  // PyTorch refuses this too: the unbiased variance of one value is undefined.
-    throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
-                                std::to_string(count));
-  throw std::invalid_argument("batchnorm2d: the batch statistics need at least 1 value per channel, got " +
-                              std::to_string(count));
-}
-
 }  // namespace
 
 // Each channel is reduced by one thread in a fixed order (image by image, then pixel by pixel),
@@ -88,7 +76,6 @@ template <typename T>
 void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, T* running_mean,
                                T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd) {
   const int64_t count = int64_t(n) * hw;
-  require_values(count, 2);
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) {
@@ -157,7 +144,6 @@ void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T*
 template <typename T>
 void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean) {
   const int64_t count = int64_t(n) * hw;
-  require_values(count, 1);
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) mean[ch] = T(channel_sum(n, c, hw, ch, x) / Acc(count));
@@ -166,7 +152,6 @@ void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean) {
 template <typename T>
 void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T* var) {
   const int64_t count = int64_t(n) * hw;
-  require_values(count, 1);
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) var[ch] = T(channel_squared_deviations(n, c, hw, ch, x, Acc(mean[ch])) / Acc(count));
@@ -175,7 +160,6 @@ void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T*
 template <typename T>
 void batchnorm2d_fwd_finish_ref(int c, int64_t count, const T* mean, const T* var, T momentum, T eps,
                                 T* running_mean, T* running_var, T* save_invstd) {
-  require_values(count, 2);
   for (int ch = 0; ch < c; ++ch) {
     const Acc v = Acc(var[ch]);
     save_invstd[ch] = T(Acc(1) / std::sqrt(v + Acc(eps)));

@@ -24,7 +24,7 @@ void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T*
 // (core/layers/batchnorm2d.cpp). With one rank (no reduction between the calls) the sequence
 //   fwd_mean -> fwd_var -> fwd_finish -> fwd_eval(mean, var) and bwd_sums -> bwd_dx
 // computes what fwd_train and bwd compute. Per channel, over this call's n * hw values:
-// mean[ch] = mean of x. Throws std::invalid_argument when n * hw < 1.
+// mean[ch] = mean of x; needs n * hw >= 1 (checked by Backend).
 template <typename T>
 void batchnorm2d_fwd_mean_ref(int n, int c, int hw, const T* x, T* mean);
 // var[ch] = mean of (x - mean[ch])^2 about the given (global) mean: a rank's share of the global
@@ -33,7 +33,7 @@ template <typename T>
 void batchnorm2d_fwd_var_ref(int n, int c, int hw, const T* x, const T* mean, T* var);
 // From the global mean and biased variance of `count` values (all ranks together):
 // save_invstd = 1 / sqrt(var + eps); running statistics (optional) updated with momentum, the
-// variance unbiased with count / (count - 1), as torch's SyncBatchNorm. Throws when count < 2.
+// variance unbiased with count / (count - 1), as torch's SyncBatchNorm; needs count >= 2 (checked by Backend).
 template <typename T>
 void batchnorm2d_fwd_finish_ref(int c, int64_t count, const T* mean, const T* var, T momentum, T eps,
                                 T* running_mean, T* running_var, T* save_invstd);

@@ -11,7 +11,6 @@ namespace inq::ref {
 
 void inq_select_ref(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
                     uint64_t seed, uint8_t* select) {
-  if (n >= int64_t(UINT32_MAX)) throw std::invalid_argument("inq_select: tensor too large for 32-bit indices");
   std::vector<uint64_t> keys;
   keys.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {

@@ -2,9 +2,7 @@
 #pragma once
 #include <cstdint>
 
-namespace inq {
-enum class InqPartition { Magnitude, Random };
-}
+#include "core/inq/inq_partition.h"
 
 namespace inq::ref {
 

@@ -3,9 +3,6 @@
 
 #include "core/ref/sgd_ref.h"
 
-#include <stdexcept>
-#include <string>
-
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC fuses a*b + c across statements into an FMA in C++ (-ffp-contract=fast is its default there)
 // once -march enables FMA, which would change the rounding. Clang only fuses within one expression.
@@ -24,8 +21,6 @@ template <typename T>
 void sgd_step_ref(int64_t n, T* w, const T* g, T* m, const uint8_t* frozen, T lr, T momentum, T weight_decay,
                   bool nesterov) {
   const bool use_momentum = momentum != T(0);
-  if (use_momentum && m == nullptr) throw std::invalid_argument("sgd_step: momentum " + std::to_string(momentum) +
-                                                                " needs a momentum buffer");
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     // Frozen weights are skipped before anything is read into a register and written back.

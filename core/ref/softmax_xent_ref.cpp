@@ -13,14 +13,10 @@ using Acc = double;
 // Below this many logits the thread start-up costs more than the work.
 constexpr int64_t kParallelMin = int64_t(1) << 15;
 
-// Checked serially before any output is written: an exception cannot leave an OpenMP region,
-// and a bad label must never index probs out of bounds.
-void check_args(int n, int classes, const int32_t* labels, double smoothing) {
-  if (n < 0 || classes < 1)
-    throw std::invalid_argument("softmax_xent: bad shape n " + std::to_string(n) + ", classes " +
-                                std::to_string(classes));
-  if (!(smoothing >= 0.0 && smoothing <= 1.0))
-    throw std::invalid_argument("softmax_xent: label smoothing must be in [0, 1], got " + std::to_string(smoothing));
+// Labels are data, so only the kernel can check them (shapes and smoothing: Backend). Checked
+// serially before any output is written: an exception cannot leave an OpenMP region, and a bad
+// label must never index probs out of bounds.
+void check_labels(int n, int classes, const int32_t* labels) {
   for (int i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
       throw std::out_of_range("softmax_xent: label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
@@ -35,7 +31,7 @@ void check_args(int n, int classes, const int32_t* labels, double smoothing) {
 template <typename T>
 void softmax_xent_fwd_ref(int n, int classes, const T* logits, const int32_t* labels, T smoothing, T* probs,
                           T* loss) {
-  check_args(n, classes, labels, double(smoothing));
+  check_labels(n, classes, labels);
   const Acc s = Acc(smoothing);
 #pragma omp parallel for schedule(static) if (int64_t(n) * classes >= kParallelMin)
   for (int i = 0; i < n; ++i) {
@@ -63,7 +59,7 @@ void softmax_xent_fwd_ref(int n, int classes, const T* logits, const int32_t* la
 
 template <typename T>
 void softmax_xent_bwd_ref(int n, int classes, const T* probs, const int32_t* labels, T smoothing, T* dlogits) {
-  check_args(n, classes, labels, double(smoothing));
+  check_labels(n, classes, labels);
   if (n == 0) return;
   const Acc s = Acc(smoothing);
   const Acc off = s / Acc(classes);  // target of every class but the label

@@ -32,4 +32,9 @@ BatchUploader::DeviceBatch BatchUploader::upload(const HostBatch& b) {
   return {x_[k].narrow_rows(0, n), static_cast<const int32_t*>(labels_[k]->data())};
 }
 
+const HostBatch* BatchUploader::next(Loader& loader) {
+  be_.wait_uploads();
+  return loader.next();
+}
+
 }  // namespace inq

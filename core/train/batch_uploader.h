@@ -24,9 +24,13 @@ class BatchUploader {
 
   int64_t rows() const { return x_[0].dim(0); }
   // The batch on the device, valid until the upload after next. The host batch must stay unchanged
-  // until the copy is done: any later device-to-host copy guarantees that. Throws
+  // until the copy has read it: next() waits for that before handing it back to the loader. Throws
   // std::invalid_argument for a batch larger than the buffers or smaller than its size field.
   DeviceBatch upload(const HostBatch& b);
+  // The loader's next batch (nullptr at the epoch's end). Handing the previous batch back to the
+  // loader's workers is an explicit event: first the uploads issued so far must have read their
+  // host memory (Backend::wait_uploads; on CUDA the copy stream, never the compute stream).
+  const HostBatch* next(Loader& loader);
 
  private:
   Backend& be_;

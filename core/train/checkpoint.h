@@ -8,6 +8,7 @@
 // "inq" (levels per tensor: what inq_check and inq_export read), plus the stage position.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct TrainState {
   int64_t world_size = 1;
 };
 
+// A weight, buffer or momentum value that is NaN or infinite: the file is not written (the one
+// on disk stays as it was), so no checkpoint or model ever holds one.
+struct NonFiniteValues : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws NonFiniteValues naming the first non-finite tensor.
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
                      const std::string& config_json, const InqState* inq = nullptr);
 // Restores parameters, buffers and momentum into `net`/`sgd` (and the INQ state into `inq` when
@@ -43,6 +51,7 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
                            InqState* inq = nullptr);
 
 // Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too.
+// Throws NonFiniteValues as save_checkpoint does.
 void save_model(const std::string& path, Net& net, const InqState* inq = nullptr);
 struct LoadWeightsOptions {
   // Load what fits: tensors of the Net that the file lacks or holds with another shape keep their

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/layers/softmax_cross_entropy.h"
 #include "core/net.h"
 #include "core/train/batch_uploader.h"
 #include "core/train/metrics.h"
@@ -15,15 +16,15 @@ namespace inq {
 
 // Device buffers for evaluation batches of up to `rows` images; the trainer shares its own.
 struct EvalBuffers {
-  std::shared_ptr<BatchUploader> batches;  // images and labels, up to rows()
-  Tensor probs;                            // [rows, classes]
-  Tensor loss;                             // [rows]
+  std::shared_ptr<BatchUploader> batches;    // images and labels, up to rows()
+  std::shared_ptr<SoftmaxCrossEntropy> loss;  // plain cross-entropy (no label smoothing), up to rows()
 };
 EvalBuffers allocate_eval_buffers(Backend& be, const Net& net, int64_t rows);
 
 // One pass over the loader's epoch 0 (start_epoch(0) is called here). Returns raw sums, not
 // means (loss_sum is plain cross-entropy, no label smoothing), so that ranks can add theirs up
-// before dividing. Throws std::invalid_argument if a batch exceeds the buffers.
+// before dividing. The sums stay on the device until the end: one copy back per pass. Throws
+// std::invalid_argument if a batch exceeds the buffers.
 Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buffers);
 
 // Eval-mode logits [n, classes] of the host input [n, c, h, w] (the Net's input shape).

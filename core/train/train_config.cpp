@@ -135,6 +135,7 @@ void read_cuda(Config& c, CudaSettings& cu) {
 BackendOptions backend_options(const TrainSettings& s, int cuda_device) {
   BackendOptions o;
   o.threads = s.threads;
+  o.cpu_reference = s.device == "cpu-ref";
   o.cuda_device = cuda_device;
   o.allow_tf32 = s.cuda.allow_tf32;
   o.deterministic = s.cuda.deterministic;
@@ -158,7 +159,7 @@ std::vector<std::string> dataset_names() { return {"fashion_mnist", "synthetic",
 
 TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   TrainSettings s;
-  s.device = c.get_choice("device", cuda_ok ? "cuda" : "cpu", {"cpu", "cuda"});
+  s.device = c.get_choice("device", cuda_ok ? "cuda" : "cpu", {"cpu", "cpu-ref", "cuda"});
   s.threads = static_cast<int>(non_negative(c, "threads", 0));
   // Like `distributed`: read only when the section is present, so older run directories resume.
   if (c.has("cuda")) read_cuda(c, s.cuda);

@@ -53,7 +53,7 @@ struct CudaSettings {
 };
 
 struct TrainSettings {
-  std::string device;  // "cpu" | "cuda"
+  std::string device;  // "cpu" (oneDNN) | "cpu-ref" (reference kernels) | "cuda"
   int threads = 0;
   CudaSettings cuda;
   uint64_t seed = 0;

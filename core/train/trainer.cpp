@@ -22,6 +22,7 @@
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
 #include "core/train/progress.h"
+#include "core/train/train_step.h"
 #include "data/loader.h"
 
 namespace inq {
@@ -31,6 +32,10 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+
+// With several ranks, a signal is acted on when the ranks agree on it (a host all-reduce): at an
+// epoch's or stage's start and every this many steps, not every step.
+constexpr int64_t kStopAgreementSteps = 32;
 
 extern "C" void on_stop_signal(int sig) {
   if (g_stop_signal != 0) {  // second signal: give up on the clean stop
@@ -134,8 +139,8 @@ struct Trainer::Impl {
 
   // Preallocated device and host buffers: the loop allocates nothing.
   std::shared_ptr<BatchUploader> batches;  // images and labels, double-buffered
-  Tensor probs, loss, dlogits;
-  std::vector<float> host_loss, host_logits;
+  std::unique_ptr<SoftmaxCrossEntropy> loss;       // training: the config's label smoothing
+  std::shared_ptr<SoftmaxCrossEntropy> eval_loss;  // evaluation: plain cross-entropy
 
   std::string path(const char* name) const { return (fs::path(dir) / name).string(); }
   void log(const std::string& line) const {
@@ -157,6 +162,13 @@ struct Trainer::Impl {
     return s.distributed.sync_batchnorm && comm->world_size() > 1 ? comm.get() : nullptr;
   }
   int stop_signal_all(int sig) const;  // the largest signal number of any rank (collective)
+  // The signal to stop for, or 0. Ranks agree on signals only when `agree` (a collective: every
+  // rank passes the same value at the same step); --stop-after-steps is the same on every rank.
+  int stop_signal(bool agree) const {
+    int sig = comm->world_size() == 1 || agree ? stop_signal_all(stop_requested()) : 0;
+    if (!sig && opt.stop_after_steps >= 0 && state.global_step >= opt.stop_after_steps) sig = SIGINT;
+    return sig;
+  }
   void checkpoint(TrainState st) {
     if (!root) return;
     if (plan) {
@@ -165,7 +177,13 @@ struct Trainer::Impl {
       st.inq_stage_epoch = ph.epoch_in_phase;
     }
     st.world_size = comm->world_size();
-    save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text, inq.get());
+    try {
+      save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text, inq.get());
+    } catch (const NonFiniteValues& e) {
+      throw TrainingDiverged(std::string(e.what()) + " (epoch " + std::to_string(st.epoch) + ", step " +
+                             std::to_string(st.batch) + "); stopping. The checkpoint in " + dir +
+                             " (if any) was left as it was.");
+    }
   }
   void setup_inq();
   void check_resumed_inq() const;
@@ -214,11 +232,8 @@ void Trainer::Impl::check_run_dir() {
 void Trainer::Impl::allocate_buffers() {
   const int64_t rows = std::max(s.batch_size, s.eval_batch_size);
   batches = std::make_shared<BatchUploader>(*be, net->input_chw(), rows);
-  probs = empty(*be, {rows, classes});
-  dlogits = empty(*be, {rows, classes});
-  loss = empty(*be, {rows});
-  host_loss.resize(static_cast<size_t>(rows));
-  host_logits.resize(static_cast<size_t>(rows * classes));
+  loss = std::make_unique<SoftmaxCrossEntropy>(*be, rows, classes, s.label_smoothing);
+  eval_loss = std::make_shared<SoftmaxCrossEntropy>(*be, rows, classes, 0.0);
 }
 
 void Trainer::Impl::print_header() const {
@@ -270,7 +285,7 @@ MetricsRecord Trainer::Impl::evaluate(int64_t epoch) {
   const auto t0 = Clock::now();
   // The training buffers serve evaluation too (sized for max(batch_size, eval_batch_size)).
   dp->broadcast_buffers();  // rank 0's BatchNorm statistics on every rank, as PyTorch DDP does
-  Accumulator acc = inq::evaluate(*net, *test_loader, EvalBuffers{batches, probs, loss});
+  Accumulator acc = inq::evaluate(*net, *test_loader, EvalBuffers{batches, eval_loss});
   reduce_accumulator(*comm, acc);  // every rank evaluated its shard of the test set
   MetricsRecord r;
   r.epoch = epoch;
@@ -484,7 +499,6 @@ TrainSummary Trainer::run_unguarded() {
   TrainSummary sum;
   const MetricsWriter metrics(t.path("metrics.jsonl"));
   Progress progress(t.opt.log, t.s.epochs, t.steps_per_epoch, t.s.log_every);
-  Backend& be = *t.be;
 
   if (t.inq && t.fresh) {
     // The pretrained weights' accuracy: the reference every stage is measured against.
@@ -496,8 +510,43 @@ TrainSummary Trainer::run_unguarded() {
     t.fresh = false;
   }
 
+  // The numbers of each step come back with one asynchronous copy, read a step later: `pending`
+  // holds the steps whose sums are on their way (at most two).
+  struct PendingStep {
+    int64_t batch;  // 1-based step of the epoch
+    int64_t global_step;
+    int n;
+    double lr;
+  };
+  std::vector<PendingStep> pending;
+  // Takes the oldest pending step's sums into `acc`; a non-finite loss stops the run here, before
+  // any checkpoint could hold the weights it produced.
+  auto take_oldest = [&](int64_t epoch, Accumulator& acc) {
+    const PendingStep p = pending.front();
+    pending.erase(pending.begin());
+    const LossSums sums = t.loss->take_sums();
+    const double batch_loss = sums.batch_loss_sum / p.n;
+    if (!std::isfinite(batch_loss)) {
+      progress.end_line();
+      throw TrainingDiverged(std::string("loss is ") + (std::isnan(batch_loss) ? "NaN" : "infinite") + " at epoch " +
+                             std::to_string(epoch + 1) + ", step " + std::to_string(p.batch) + "/" +
+                             std::to_string(t.steps_per_epoch) + " (global step " + std::to_string(p.global_step) +
+                             "); stopping. The checkpoint in " + t.dir + " (if any) was left as it was.");
+    }
+    acc.loss_sum = sums.loss_sum;
+    acc.top1 = sums.top1;
+    acc.top5 = sums.top5;
+    acc.samples += p.n;
+    sum.step_losses.push_back(batch_loss);
+    progress.step(p.batch - 1, p.n, acc.mean_loss(), p.lr);
+  };
+  auto take_all = [&](int64_t epoch, Accumulator& acc) {
+    while (!pending.empty()) take_oldest(epoch, acc);
+  };
+
   // Checkpoints the position (epoch, batch) and reports the stop; the caller returns `sum`.
   auto stop = [&](int sig, int64_t epoch, int64_t batch, Accumulator acc, double seconds) {
+    take_all(epoch, acc);
     progress.end_line();
     reduce_accumulator(*t.comm, acc);  // rank 0 checkpoints the running sums of all ranks
     t.checkpoint(TrainState{epoch, batch, t.state.global_step, t.rng.state(), acc.loss_sum, acc.top1, acc.top5,
@@ -509,11 +558,7 @@ TrainSummary Trainer::run_unguarded() {
     sum.epochs_done = epoch;
     sum.global_step = t.state.global_step;
   };
-  auto stop_signal = [&] {
-    int sig = stop_requested();
-    if (!sig && t.opt.stop_after_steps >= 0 && t.state.global_step >= t.opt.stop_after_steps) sig = SIGINT;
-    return t.stop_signal_all(sig);  // all ranks stop at the same step, or none does
-  };
+  const TrainStepParts parts{*t.net, *t.loss, *t.sgd, t.dp.get(), t.sync_batchnorm()};
 
   for (int64_t epoch = t.state.epoch; epoch < t.s.epochs; ++epoch) {
     Accumulator acc{t.state.train_loss_sum, t.state.train_top1, t.state.train_top5, t.state.train_samples};
@@ -526,7 +571,7 @@ TrainSummary Trainer::run_unguarded() {
       label = t.plan->label(ph);
       if (t.stage_due(ph)) {
         // A stop right at the stage boundary leaves the stage unbegun: resume projects it.
-        if (const int sig = stop_signal()) {
+        if (const int sig = t.stop_signal(true)) {
           stop(sig, epoch, batch, acc, seconds_before);
           return sum;
         }
@@ -534,57 +579,33 @@ TrainSummary Trainer::run_unguarded() {
       }
     }
     double lr = t.lr_at(t.state.global_step);
+    t.loss->set_sums(acc.loss_sum, acc.top1, acc.top5);
     t.train_loader->start_epoch(epoch, batch);
     progress.start_epoch(epoch, label);
     const auto t0 = Clock::now();
     auto seconds = [&] { return seconds_before + std::chrono::duration<double>(Clock::now() - t0).count(); };
     const uint8_t* frozen = t.inq ? t.inq->mask() : nullptr;
 
-    while (batch < t.steps_per_epoch) {
-      if (const int sig = stop_signal()) {
+    for (int64_t step = 0; batch < t.steps_per_epoch; ++step) {
+      if (const int sig = t.stop_signal(step % kStopAgreementSteps == 0)) {
         stop(sig, epoch, batch, acc, seconds());
         return sum;
       }
-      const HostBatch* b = t.train_loader->next();
+      const HostBatch* b = t.batches->next(*t.train_loader);
       if (!b)
         throw std::runtime_error("the loader ended epoch " + std::to_string(epoch + 1) + " after " +
                                  std::to_string(batch) + " of " + std::to_string(t.steps_per_epoch) + " batches");
       const int n = static_cast<int>(b->size);
       const BatchUploader::DeviceBatch db = t.batches->upload(*b);  // overlaps the previous step's tail on CUDA
-      const int32_t* lab = db.labels;
-      Context ctx{be, true, t.rng.next_u64()};
-      ctx.sync_batchnorm = t.sync_batchnorm();
-      ctx.grad_ready = t.dp->grad_ready_hook();  // buckets all-reduce while backward goes on
-      Tensor logits = t.net->forward(ctx, db.images);
-      // Synchronised BatchNorm's all-reduces are stream-ordered; wait for them here, bounded by the
-      // communicator's timeout, rather than unbounded in the loss copy below.
-      if (ctx.sync_batchnorm) ctx.sync_batchnorm->wait_all_reduces();
-      be.softmax_xent_fwd(n, t.classes, logits.data(), lab, static_cast<float>(t.s.label_smoothing), t.probs.data(),
-                          t.loss.data());
-      be.copy_to_host(t.host_loss.data(), t.loss.data(), static_cast<size_t>(n) * sizeof(float));
-      double batch_loss = 0.0;
-      for (int i = 0; i < n; ++i) batch_loss += t.host_loss[static_cast<size_t>(i)];
-      batch_loss /= n;
-      if (!std::isfinite(batch_loss)) {
-        progress.end_line();
-        throw TrainingDiverged(std::string("loss is ") + (std::isnan(batch_loss) ? "NaN" : "infinite") + " at epoch " + std::to_string(epoch + 1) +
-                               ", step " + std::to_string(batch + 1) + "/" + std::to_string(t.steps_per_epoch) +
-                               " (global step " + std::to_string(t.state.global_step + 1) +
-                               "); stopping. The checkpoint in " + t.dir + " (if any) was left as it was.");
-      }
-      be.copy_to_host(t.host_logits.data(), logits.data(), static_cast<size_t>(n) * t.classes * sizeof(float));
-      be.softmax_xent_bwd(n, t.classes, t.probs.data(), lab, static_cast<float>(t.s.label_smoothing),
-                          t.dlogits.data());
-      t.net->backward(ctx, t.dlogits.narrow_rows(0, n));
-      t.dp->all_reduce_gradients();  // the rest of the buckets; mean over the ranks = the global batch's gradient
       lr = t.lr_at(t.state.global_step);
-      t.sgd->step(lr, frozen);  // INQ: frozen weights and their momentum stay bit for bit
+      train_step(parts, StepInput{db.images, db.labels, t.rng.next_u64(), lr, frozen});
       ++t.state.global_step;
       ++batch;
-      acc.add(t.host_logits.data(), t.host_loss.data(), b->labels.data(), n, t.classes);
-      sum.step_losses.push_back(batch_loss);
-      progress.step(batch - 1, n, acc.mean_loss(), lr);
+      t.loss->request_sums();
+      pending.push_back({batch, t.state.global_step, n, lr});
+      if (pending.size() == 2) take_oldest(epoch, acc);  // the previous step's, done by now or soon
     }
+    take_all(epoch, acc);
     progress.end_line();
     reduce_accumulator(*t.comm, acc);  // the epoch's train line covers every rank's images
 
@@ -638,7 +659,13 @@ TrainSummary Trainer::run_unguarded() {
                 " tensors, all in their level sets, " + percent(q.zeros, q.weights) + " zeros";
   }
   t.dp->broadcast_buffers();
-  if (t.root) save_model(t.path("model.safetensors"), *t.net, t.inq.get());
+  if (t.root) {
+    try {
+      save_model(t.path("model.safetensors"), *t.net, t.inq.get());
+    } catch (const NonFiniteValues& e) {
+      throw TrainingDiverged(std::string(e.what()) + "; stopping.");
+    }
+  }
   if (sum.epochs.empty())
     t.log("run already complete (" + std::to_string(t.s.epochs) + " epochs); rewrote " + t.path("model.safetensors") +
           quantized);

@@ -57,7 +57,9 @@ class BackendEnv : public ::testing::Environment {
  public:
   void SetUp() override {
     if (!cuda_available(&Shared::why)) return;
-    Shared::cpu = make_backend(Device::CPU);
+    BackendOptions reference;
+    reference.cpu_reference = true;  // the oracle: the reference kernels (device "cpu-ref")
+    Shared::cpu = make_backend(Device::CPU, reference);
     Shared::gpu = std::make_unique<cuda::CudaBackend>(0);
   }
   void TearDown() override {

@@ -17,7 +17,10 @@ class CudaInq : public ::testing::Test {
   void SetUp() override {
     std::string why;
     if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-    cpu = make_backend(Device::CPU, {/*threads=*/1});
+    BackendOptions reference;  // the oracle: the reference kernels (device "cpu-ref")
+    reference.threads = 1;
+    reference.cpu_reference = true;
+    cpu = make_backend(Device::CPU, reference);
     gpu = make_backend(Device::CUDA);
   }
 

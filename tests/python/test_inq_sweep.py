@@ -432,7 +432,8 @@ class ParallelPoints(TinyRunsCase):
             self.assertEqual(sweep.point_state(sweep.Grid(grid).points[i], d), "done")
             with open(os.path.join(d, "train.log")) as f:
                 log = f.read()
-            self.assertRegex(log, r"resume   from epoch 0, step [1-9]")  # continued, not restarted
+            # Continued, not restarted (the epoch it stopped in depends on the machine's speed).
+            self.assertRegex(log, r"resume   from epoch \d+, step \d+ \(global step [1-9]")
             self.assertEqual(log.count("==== inq_sweep "), 2)  # both runs appended to the same log
 
     def test_the_lock_outlives_a_killed_runner_while_its_inq_train_runs(self):
