@@ -457,6 +457,7 @@ int run(const Args& a) {
     j["p90_ms"] = p90;
     j["images_per_second"] = ips;
     j["peak_bytes"] = be->peak_bytes();
+    j["backward_scratch_bytes"] = net->scratch_bytes();  // part of peak_bytes: input gradients
     j["final_loss"] = mean_loss;
     std::printf("%s\n", j.dump().c_str());
   } else {

@@ -17,6 +17,7 @@ namespace inq {
 
 class Rng;
 class Communicator;
+class ScratchPool;
 
 // How a parameter or buffer is initialised (torchvision's choices for each model).
 struct Init {
@@ -54,6 +55,9 @@ struct Context {
   // Synchronised BatchNorm: when set, training-mode BatchNorm reduces its batch statistics (and
   // their gradients) over these ranks; null: per-rank statistics.
   Communicator* sync_batchnorm = nullptr;
+  // Backward's input gradients come from here (Net::backward sets its own); null: each layer
+  // keeps a dx buffer of its own.
+  ScratchPool* scratch = nullptr;
 };
 
 // Tells ctx.grad_ready that the gradients of `params` (null entries skipped) are written.

@@ -96,7 +96,10 @@ Tensor Net::forward(Context& ctx, const Tensor& x) {
 void Net::backward(Context& ctx, const Tensor& dlogits) {
   if (&ctx.backend != &backend())
     throw std::invalid_argument(model_name_ + ": backward on a backend other than the one the Net lives on");
+  ScratchPool* const caller = ctx.scratch;
+  if (!caller) ctx.scratch = &scratch_;
   root_->backward(ctx, dlogits, false);
+  ctx.scratch = caller;
 }
 
 std::vector<float> Net::get(const std::string& name) const {

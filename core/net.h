@@ -10,6 +10,7 @@
 
 #include "core/backend.h"
 #include "core/module.h"
+#include "core/scratch_pool.h"
 
 namespace inq {
 
@@ -44,6 +45,9 @@ class Net {
   // x: [n, c, h, w] on the backend; checks the shape and names the expected one on mismatch.
   Tensor forward(Context& ctx, const Tensor& x);
   void backward(Context& ctx, const Tensor& dlogits);
+  // Bytes of backward's shared input-gradient buffers (core/scratch_pool.h), and how many.
+  size_t scratch_bytes() const { return scratch_.bytes(); }
+  size_t scratch_buffers() const { return scratch_.buffer_count(); }
 
   // Host copies of one named tensor, for IO and tests.
   std::vector<float> get(const std::string& name) const;
@@ -57,6 +61,7 @@ class Net {
   Backend* backend_ = nullptr;
   std::vector<Entry> entries_;
   Tensor params_, grads_, buffers_;
+  ScratchPool scratch_;  // backward's input gradients
 };
 
 }  // namespace inq

@@ -16,6 +16,7 @@
 #include "core/io/safetensors.h"
 #include "core/layers/softmax_cross_entropy.h"
 #include "core/models/zoo.h"
+#include "core/scratch_pool.h"
 #include "core/train/metrics.h"
 #include "core/train/optimizer.h"
 #include "core/train/train_step.h"
@@ -89,6 +90,11 @@ TEST_P(TrainStep, SteadyStateStepMakesNoBlockingCopy) {
     EXPECT_EQ(f.be->blocking_copies(), before) << "step " << s;
     EXPECT_TRUE(std::isfinite(previous.batch_loss_sum));
   }
+  // Backward's shared input-gradient buffers stopped growing with the first steps.
+  const size_t buffers = f.net->scratch_buffers();
+  EXPECT_GT(buffers, 0u);
+  f.step(7);
+  EXPECT_EQ(f.net->scratch_buffers(), buffers);
   // The counter does count: a plain copy back is one.
   const uint64_t before = f.be->blocking_copies();
   (void)to_host(*f.be, f.loss->losses());
@@ -117,6 +123,24 @@ TEST_P(TrainStep, DeviceSumsMatchTheHostReckoning) {
   EXPECT_EQ(got.top1, acc.top1);
   EXPECT_EQ(got.top5, acc.top5);
   EXPECT_EQ(got.batch_loss_sum, batch);
+}
+
+// A buffer is handed out again only once nobody holds it; the smallest free one that fits wins.
+TEST(ScratchPool, ReusesOnlyReleasedBuffersSmallestFirst) {
+  auto be = make_backend(Device::CPU);
+  ScratchPool pool;
+  Tensor big = pool.get(*be, {100});
+  Tensor small = pool.get(*be, {10});
+  EXPECT_NE(big.data(), small.data());
+  float* const small_data = small.data();
+  float* const big_data = big.data();
+  small = Tensor();
+  big = Tensor();
+  EXPECT_EQ(pool.get(*be, {8}).data(), small_data);  // fits both: the smaller one
+  Tensor held = pool.get(*be, {50});
+  EXPECT_EQ(held.data(), big_data);
+  EXPECT_NE(pool.get(*be, {50}).data(), big_data);  // held: a new one
+  EXPECT_EQ(pool.buffer_count(), 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(PresentBackends, TrainStep, ::testing::ValuesIn(present_devices()), device_name);

@@ -20,9 +20,9 @@ Tensor ReLU::forward(Context& ctx, const Tensor& x) {
 Tensor ReLU::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape("ReLU", dy.shape(), y_.shape());
   if (!need_dx) return {};
-  ensure_shape(ctx.backend, dx_, dy.shape());
-  ctx.backend.relu_bwd(dy.numel(), y_.data(), dy.data(), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, dy.shape());
+  ctx.backend.relu_bwd(dy.numel(), y_.data(), dy.data(), dx.data());
+  return dx;
 }
 
 Dropout::Dropout(float p) : p_(p) {
@@ -44,9 +44,9 @@ Tensor Dropout::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape("Dropout", dy.shape(), shape_);
   if (!need_dx) return {};
   if (identity_) return dy;
-  ensure_shape(ctx.backend, dx_, dy.shape());
-  ctx.backend.dropout_bwd(dy.numel(), p_, static_cast<const uint8_t*>(keep_->data()), dy.data(), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, dy.shape());
+  ctx.backend.dropout_bwd(dy.numel(), p_, static_cast<const uint8_t*>(keep_->data()), dy.data(), dx.data());
+  return dx;
 }
 
 }  // namespace inq

@@ -78,7 +78,7 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape(who, dy.shape(), y_.shape());
   // The kernel always produces dx; BatchNorm is never a network's first layer, so nothing is lost.
   Backend& be = ctx.backend;
-  ensure_shape(be, dx_, x_.shape());
+  const Tensor dx = gradient_buffer(ctx, dx_, x_.shape());
   const int n = to_int(x_.dim(0), who), hw = to_int(x_.dim(2) * x_.dim(3), who);
   if (synced_) {
     // dgamma / dbeta are this rank's sums (the gradient all-reduce averages them like any other
@@ -93,13 +93,13 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
     grads_ready(ctx, {weight_, bias_});  // before the reduction below: their bucket may start now
     synced_->all_reduce_mean(sums_.data(), 2 * int64_t(c_));
     be.batchnorm2d_bwd_dx(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(),
-                          save_invstd_.data(), sum_dy, sum_dy_xhat, dx_.data());
+                          save_invstd_.data(), sum_dy, sum_dy_xhat, dx.data());
   } else {
     be.batchnorm2d_bwd(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(), save_invstd_.data(),
-                       dx_.data(), weight_->grad.data(), bias_->grad.data());
+                       dx.data(), weight_->grad.data(), bias_->grad.data());
     grads_ready(ctx, {weight_, bias_});
   }
-  return need_dx ? dx_ : Tensor();
+  return need_dx ? dx : Tensor();
 }
 
 }  // namespace inq

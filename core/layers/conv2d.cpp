@@ -56,9 +56,9 @@ Tensor Conv2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   ctx.backend.conv2d_bwd_filter(g_, x_.data(), dy.data(), weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
   grads_ready(ctx, {weight_, bias_});  // before dx: the all-reduce overlaps the data gradient
   if (!need_dx) return {};
-  ensure_shape(ctx.backend, dx_, x_.shape());
-  ctx.backend.conv2d_bwd_data(g_, weight_->value.data(), dy.data(), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, x_.shape());
+  ctx.backend.conv2d_bwd_data(g_, weight_->value.data(), dy.data(), dx.data());
+  return dx;
 }
 
 }  // namespace inq

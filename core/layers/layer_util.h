@@ -9,6 +9,7 @@
 
 #include "core/backend.h"
 #include "core/module.h"
+#include "core/scratch_pool.h"
 
 namespace inq {
 
@@ -25,6 +26,14 @@ inline int to_int(int64_t v, const std::string& who) {
   if (v < 0 || v > std::numeric_limits<int>::max())
     throw std::invalid_argument(who + ": dimension " + std::to_string(v) + " out of range");
   return static_cast<int>(v);
+}
+
+// The buffer for a layer's dx: from the context's scratch pool when it has one (a Net's backward),
+// released once the caller drops it; else the layer's own `own` (a layer driven on its own).
+inline Tensor gradient_buffer(Context& ctx, Tensor& own, const Shape& shape) {
+  if (ctx.scratch) return ctx.scratch->get(ctx.backend, shape);
+  ensure_shape(ctx.backend, own, shape);
+  return own;
 }
 
 // Makes `s` hold at least `bytes` bytes on `be`, reusing it when large enough.

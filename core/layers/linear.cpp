@@ -42,11 +42,11 @@ Tensor Linear::forward(Context& ctx, const Tensor& x) {
 Tensor Linear::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const std::string& who = describe();
   require_grad_shape(who, dy.shape(), y_.shape());
-  if (need_dx) ensure_shape(ctx.backend, dx_, x_.shape());
+  Tensor dx = need_dx ? gradient_buffer(ctx, dx_, x_.shape()) : Tensor();
   ctx.backend.linear_bwd(to_int(dy.dim(0), who), in_, out_, x_.data(), weight_->value.data(), dy.data(),
-                         need_dx ? dx_.data() : nullptr, weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
+                         need_dx ? dx.data() : nullptr, weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
   grads_ready(ctx, {weight_, bias_});
-  return need_dx ? dx_ : Tensor();
+  return dx;
 }
 
 }  // namespace inq

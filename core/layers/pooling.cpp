@@ -55,9 +55,9 @@ Tensor MaxPool2d::forward(Context& ctx, const Tensor& x) {
 Tensor MaxPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape(describe(), dy.shape(), y_.shape());
   if (!need_dx) return {};
-  ensure_shape(ctx.backend, dx_, {g_.n, g_.c, g_.h, g_.w});
-  ctx.backend.maxpool2d_bwd(g_, dy.data(), static_cast<const int32_t*>(argmax_->data()), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
+  ctx.backend.maxpool2d_bwd(g_, dy.data(), static_cast<const int32_t*>(argmax_->data()), dx.data());
+  return dx;
 }
 
 // ---- AvgPool2d ----
@@ -91,9 +91,9 @@ Tensor AvgPool2d::forward(Context& ctx, const Tensor& x) {
 Tensor AvgPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape(describe(), dy.shape(), y_.shape());
   if (!need_dx) return {};
-  ensure_shape(ctx.backend, dx_, {g_.n, g_.c, g_.h, g_.w});
-  ctx.backend.avgpool2d_bwd(g_, dy.data(), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
+  ctx.backend.avgpool2d_bwd(g_, dy.data(), dx.data());
+  return dx;
 }
 
 // ---- AdaptiveAvgPool2d ----
@@ -122,10 +122,10 @@ Tensor AdaptiveAvgPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx)
   const std::string& who = describe();
   require_grad_shape(who, dy.shape(), y_.shape());
   if (!need_dx) return {};
-  ensure_shape(ctx.backend, dx_, in_);
-  ctx.backend.adaptive_avgpool2d_bwd(to_int(in_[0], who), to_int(in_[1], who), to_int(in_[2], who),
-                                     to_int(in_[3], who), oh_, ow_, dy.data(), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, in_);
+  ctx.backend.adaptive_avgpool2d_bwd(to_int(in_[0], who), to_int(in_[1], who), to_int(in_[2], who), to_int(in_[3], who),
+                                     oh_, ow_, dy.data(), dx.data());
+  return dx;
 }
 
 }  // namespace inq

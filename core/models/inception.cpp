@@ -72,21 +72,23 @@ Tensor Inception::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const int hw = to_int(dy.dim(2) * dy.dim(3), "Inception");
   const int c_total = to_int(dy.dim(1), "Inception");
   int offset = 0;
+  Tensor dx;
   for (int i = 0; i < kBranches; ++i) {
-    ensure_shape(ctx.backend, dpart_[i], {dy.dim(0), width_[i], dy.dim(2), dy.dim(3)});
-    ctx.backend.concat_bwd(n, hw, width_[i], c_total, offset, dy.data(), dpart_[i].data());
+    Tensor dpart = gradient_buffer(ctx, dpart_[i], {dy.dim(0), width_[i], dy.dim(2), dy.dim(3)});
+    ctx.backend.concat_bwd(n, hw, width_[i], c_total, offset, dy.data(), dpart.data());
     offset += width_[i];
-    const Tensor g = branch_[i]->backward(ctx, dpart_[i], need_dx);
+    const Tensor g = branch_[i]->backward(ctx, dpart, need_dx);
+    dpart = Tensor();  // back to the pool
     if (!need_dx) continue;
     // Every branch reads x, so x's gradient is the sum of the branches'.
     if (i == 0) {
-      ensure_shape(ctx.backend, dx_, g.shape());
-      ctx.backend.copy(dx_.data(), g.data(), static_cast<size_t>(g.numel()) * sizeof(float));
+      dx = gradient_buffer(ctx, dx_, g.shape());
+      ctx.backend.copy(dx.data(), g.data(), static_cast<size_t>(g.numel()) * sizeof(float));
     } else {
-      ctx.backend.accumulate(g.numel(), g.data(), dx_.data());
+      ctx.backend.accumulate(g.numel(), g.data(), dx.data());
     }
   }
-  return need_dx ? dx_ : Tensor();
+  return dx;
 }
 
 InceptionAux::InceptionAux(int in, int num_classes, float dropout) : Sequential("InceptionAux") {

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "core/layers/layer_util.h"
+
 namespace inq {
 
 std::unique_ptr<Conv2d> resnet_conv(int in, int out, int kernel, int stride) {
@@ -44,9 +46,10 @@ Tensor ResidualBlock::forward(Context& ctx, const Tensor& x) {
   if (t.shape() != id.shape())
     throw std::invalid_argument(type() + ": branch shapes differ: " + shape_str(t.shape()) + " vs " +
                                 shape_str(id.shape()));
-  ensure_shape(ctx.backend, sum_, t.shape());
-  ctx.backend.add_fwd(t.numel(), t.data(), id.data(), sum_.data());
-  return out_relu_.forward(ctx, sum_);
+  // The sum overwrites the main branch's output in place: the BatchNorm that wrote it reads only
+  // its input in backward, so no separate buffer is kept for the sum.
+  ctx.backend.add_fwd(t.numel(), t.data(), id.data(), t.data());
+  return out_relu_.forward(ctx, t);
 }
 
 Tensor ResidualBlock::backward(Context& ctx, const Tensor& dy, bool need_dx) {
@@ -55,9 +58,9 @@ Tensor ResidualBlock::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   for (size_t i = main_.size(); i-- > 0;) gm = main_[i]->backward(ctx, gm, i > 0 || need_dx);
   const Tensor gi = downsample_ ? downsample_->backward(ctx, g, need_dx) : g;
   if (!need_dx) return {};
-  ensure_shape(ctx.backend, dx_, gm.shape());
-  ctx.backend.add_fwd(gm.numel(), gm.data(), gi.data(), dx_.data());
-  return dx_;
+  Tensor dx = gradient_buffer(ctx, dx_, gm.shape());
+  ctx.backend.add_fwd(gm.numel(), gm.data(), gi.data(), dx.data());
+  return dx;
 }
 
 BasicBlock::BasicBlock(int inplanes, int planes, int stride) {

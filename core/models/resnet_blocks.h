@@ -31,7 +31,7 @@ class ResidualBlock : public Module {
 
  private:
   ReLU out_relu_;
-  Tensor sum_, dx_;
+  Tensor dx_;  // dx when driven outside a Net (no scratch pool)
 };
 
 class BasicBlock : public ResidualBlock {
