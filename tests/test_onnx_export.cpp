@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <string>
 
 #include <onnx/onnx_pb.h>
@@ -78,6 +79,8 @@ struct ZooCase {
   const char* name;
   int in_channels, image_size, bits;
 };
+
+void PrintTo(const ZooCase& c, std::ostream* os) { *os << c.name << " at " << c.bits << " bits"; }
 
 class OnnxZoo : public testing::TestWithParam<ZooCase> {};
 
