@@ -36,7 +36,9 @@ const char* kUsage =
     "  --format onnx         ONNX model: integer weights, power-of-two scales, DequantizeLinear\n"
     "    --float             every tensor as fp32 (the comparison model)\n"
     "    --allow-float       export tensors whose INQ schedule has not reached sigma = 1 as float\n"
-    "    --int8              integer-only QDQ model (int8 activations, calibrated)\n"
+    "    --int8              integer-only QDQ model (8-bit activations, calibrated)\n"
+    "    --activations T     --int8: uint8 (default; onnxruntime's fast x86 form) | int8 (same values,\n"
+    "                        zero points - 128; onnxruntime needs session.qdqisint8allowed=1)\n"
     "    --config FILE       the run's config: INQ schedule for the metadata, data for calibration\n"
     "                        (default: config.json beside MODEL)\n"
     "    --set key=value     override a key of that config (e.g. data.root=...)\n"
@@ -50,7 +52,7 @@ const char* kUsage =
 }
 
 struct Args {
-  std::string model, out, format = "safetensors", config, calib_method = "minmax";
+  std::string model, out, format = "safetensors", config, calib_method = "minmax", activations = "uint8";
   bool float_mode = false, allow_float = false, int8 = false;
   int calib_batches = 16;
   double calib_percentile = 99.99;
@@ -83,6 +85,8 @@ Args parse_args(int argc, char** argv) {
       a.allow_float = true;
     } else if (arg == "--int8") {
       a.int8 = true;
+    } else if (arg == "--activations") {
+      a.activations = value();
     } else if (arg == "--config") {
       a.config = value();
     } else if (arg == "--set") {
@@ -109,6 +113,8 @@ Args parse_args(int argc, char** argv) {
   const bool onnx_only = a.float_mode || a.allow_float || a.int8 || !a.sets.empty();
   if (a.format != "onnx" && onnx_only) usage_error("--float, --allow-float, --int8 and --set need --format onnx");
   if (a.float_mode && a.int8) usage_error("--float and --int8 exclude each other");
+  if (a.activations != "uint8" && a.activations != "int8")
+    usage_error("--activations: expected uint8 or int8, got '" + a.activations + "'");
   if (a.calib_method != "minmax" && a.calib_method != "percentile")
     usage_error("--calib-method: expected minmax or percentile, got '" + a.calib_method + "'");
   const auto dir = std::filesystem::path(a.out).parent_path();
@@ -182,6 +188,7 @@ int export_onnx(const Args& a) {
            : a.int8     ? inq::OnnxExportOptions::Mode::Int8
                         : inq::OnnxExportOptions::Mode::Weights;
   o.allow_float = a.allow_float;
+  o.uint8_activations = a.activations == "uint8";
   inq::Int8Model m;
   if (a.int8) {
     m = calibrated_model(a, src, g);

@@ -2,9 +2,10 @@
 // fixture "onnx_files"), for resnet8 (1x28x28) and resnet18 (3x224x224), 10 classes, 4-bit INQ
 // weights, random BatchNorm statistics, into INQ_BINARY_DIR/onnx_fixtures/<model>/:
 //   model.safetensors   the INQ model file          input.safetensors   random images "input"
-//   logits.safetensors  the engine's eval logits    weights.onnx, float.onnx, int8.onnx
-//   int8_logits.safetensors  the integer reference's dequantized logits of int8.onnx
-// int8.onnx is calibrated (min/max) on 3 batches of 4 random images.
+//   logits.safetensors  the engine's eval logits    weights.onnx, float.onnx
+//   int8.onnx (uint8 activations), int8_s8.onnx (int8 activations): the integer-only model
+//   int8_logits.safetensors  the integer reference's dequantized logits (parameters of int8.onnx)
+// The integer model is calibrated (min/max) on 3 batches of 4 random images.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -54,6 +55,8 @@ void write_fixture(const ModelOptions& mo, int64_t n) {
   i8.mode = OnnxExportOptions::Mode::Int8;
   i8.int8 = &m;
   export_onnx(src, g, i8, (dir / "int8.onnx").string());
+  i8.uint8_activations = false;
+  export_onnx(src, g, i8, (dir / "int8_s8.onnx").string());
   // The reference as inq_eval --integer runs it: parameters read back from the file.
   const auto ref = load_int8_reference((dir / "model.safetensors").string(), (dir / "int8.onnx").string());
   SafeTensorsWriter iw;

@@ -93,8 +93,13 @@ std::vector<float> int8_dequantize_logits(const Int8Model& m, const std::vector<
 
 // The QDQ ONNX model of a calibrated Int8Model (onnxruntime fuses it into QLinearConv, QGemm,
 // QLinearAdd, QLinearGlobalAveragePool running on integers).
-OnnxExportReport export_onnx_int8(const InqModelSource& src, const Int8Model& m, const std::string& out_path);
-// The activation parameters stored in such a model ("<value>.scale", "<value>.zero_point"),
+// Activations are stored as uint8 (zero point + 128: q_u8 = q_s8 + 128, the same real values) when
+// `uint8_activations`, onnxruntime's fast x86 form (U8S8); int8 otherwise, which onnxruntime keeps
+// in integer kernels only with the session option session.qdqisint8allowed = 1 (and runs slower).
+OnnxExportReport export_onnx_int8(const InqModelSource& src, const Int8Model& m, bool uint8_activations,
+                                  const std::string& out_path);
+// The activation parameters stored in such a model ("<value>.scale", "<value>.zero_point", int8 or
+// uint8; returned as int8 parameters),
 // per value of `m`. Throws std::runtime_error naming the file and the missing tensor.
 std::vector<QParams> read_int8_params(const Int8Model& m, const std::string& onnx_path);
 

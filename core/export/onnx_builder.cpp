@@ -78,6 +78,9 @@ void OnnxBuilder::tensor_f32(const std::string& name, const std::vector<int64_t>
 void OnnxBuilder::tensor_i8(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int8_t>& v) {
   tensor(name, onnx::TensorProto::INT8, dims, v.data(), v.size());
 }
+void OnnxBuilder::tensor_u8(const std::string& name, const std::vector<int64_t>& dims, const std::vector<uint8_t>& v) {
+  tensor(name, onnx::TensorProto::UINT8, dims, v.data(), v.size());
+}
 void OnnxBuilder::tensor_i16(const std::string& name, const std::vector<int64_t>& dims,
                              const std::vector<int16_t>& v) {
   tensor(name, onnx::TensorProto::INT16, dims, v.data(), v.size() * sizeof(int16_t));

@@ -24,6 +24,7 @@ class OnnxBuilder {
   // Initializers, stored little-endian in raw_data.
   void tensor_f32(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v);
   void tensor_i8(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int8_t>& v);
+  void tensor_u8(const std::string& name, const std::vector<int64_t>& dims, const std::vector<uint8_t>& v);
   void tensor_i16(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int16_t>& v);
   void tensor_i32(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int32_t>& v);
 

@@ -155,7 +155,7 @@ OnnxExportReport export_onnx(const InqModelSource& src, const ExportGraph& g, co
   }
   if (options.mode == Mode::Int8) {
     if (!options.int8) throw std::logic_error("export_onnx: Int8 mode without a quantized model");
-    return export_onnx_int8(src, *options.int8, out_path);
+    return export_onnx_int8(src, *options.int8, options.uint8_activations, out_path);
   }
 
   OnnxBuilder b(src.net->model_name(), kOnnxOpset);

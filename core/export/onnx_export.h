@@ -37,6 +37,7 @@ struct OnnxExportOptions {
   // quantized tensors stay float) instead of refusing it.
   bool allow_float = false;
   const Int8Model* int8 = nullptr;  // Int8 mode: the quantized model (calibrated)
+  bool uint8_activations = true;    // Int8 mode: activations as uint8 (see int8_model.h)
 };
 
 struct OnnxExportReport {

@@ -67,14 +67,20 @@ void weights(OnnxBuilder& b, const QNode& q) {
 
 }  // namespace
 
-OnnxExportReport export_onnx_int8(const InqModelSource& src, const Int8Model& m, const std::string& out_path) {
+OnnxExportReport export_onnx_int8(const InqModelSource& src, const Int8Model& m, bool uint8_activations,
+                                  const std::string& out_path) {
   OnnxBuilder b(m.model, kOnnxOpset);
   const Shape& in_shape = m.values[0].shape;
   b.input("input", std::vector<int64_t>(in_shape.begin() + 1, in_shape.end()));
   // One scale and zero point per parameter group, named after the group's root value.
   for (int v : quantized_roots(m)) {
     b.tensor_f32(m.values[size_t(v)].name + ".scale", {}, {m.params[size_t(v)].scale});
-    b.tensor_i8(m.values[size_t(v)].name + ".zero_point", {}, {int8_t(m.params[size_t(v)].zero_point)});
+    const int32_t zp = m.params[size_t(v)].zero_point;
+    if (uint8_activations) {
+      b.tensor_u8(m.values[size_t(v)].name + ".zero_point", {}, {uint8_t(zp + 128)});
+    } else {
+      b.tensor_i8(m.values[size_t(v)].name + ".zero_point", {}, {int8_t(zp)});
+    }
   }
   quantize(b, m, 0, "input");
   OnnxExportReport report;
@@ -138,7 +144,10 @@ OnnxExportReport export_onnx_int8(const InqModelSource& src, const Int8Model& m,
   }
   const Shape& out_shape = m.values[size_t(m.output)].shape;
   b.output("logits", std::vector<int64_t>(out_shape.begin() + 1, out_shape.end()));
-  add_inq_metadata(b, src, "int8: QDQ, int8 activations, power-of-two int8 weights, int32 bias", {});
+  add_inq_metadata(b, src,
+                   std::string("int8: QDQ, ") + (uint8_activations ? "uint8" : "int8") +
+                       " activations, power-of-two int8 weights, int32 bias",
+                   {});
   nlohmann::json cal = {{"method", m.calibration.method}, {"batches", m.calibration.batches},
                         {"weights_zeroed", m.weights_zeroed()}};
   if (m.calibration.method == "percentile") cal["percentile"] = m.calibration.percentile;
@@ -154,20 +163,23 @@ std::vector<QParams> read_int8_params(const Int8Model& m, const std::string& onn
   if (!model.ParseFromIstream(&f)) throw std::runtime_error(onnx_path + ": not an ONNX model (protobuf parse failed)");
   std::map<std::string, const onnx::TensorProto*> init;
   for (const auto& t : model.graph().initializer()) init[t.name()] = &t;
-  auto get = [&](const std::string& name, int32_t type) -> const std::string& {
+  auto get = [&](const std::string& name, int32_t type, int32_t alt) -> const onnx::TensorProto& {
     const auto it = init.find(name);
-    if (it == init.end() || it->second->data_type() != type || it->second->raw_data().size() != (type == 1 ? 4u : 1u))
+    const int32_t t = it == init.end() ? -1 : it->second->data_type();
+    if ((t != type && t != alt) || it->second->raw_data().size() != (type == onnx::TensorProto::FLOAT ? 4u : 1u))
       throw std::runtime_error(onnx_path + ": no scalar initializer " + name + " of the expected type (is it an "
                                "int8 export of " + m.model + "?)");
-    return it->second->raw_data();
+    return *it->second;
   };
   std::vector<QParams> params(m.values.size());
   for (int iv : quantized_roots(m)) {
     const size_t v = size_t(iv);
-    const std::string& s = get(m.values[v].name + ".scale", onnx::TensorProto::FLOAT);
-    const std::string& z = get(m.values[v].name + ".zero_point", onnx::TensorProto::INT8);
-    std::memcpy(&params[v].scale, s.data(), 4);
-    params[v].zero_point = int8_t(z[0]);
+    const onnx::TensorProto& s = get(m.values[v].name + ".scale", onnx::TensorProto::FLOAT, onnx::TensorProto::FLOAT);
+    const onnx::TensorProto& z =
+        get(m.values[v].name + ".zero_point", onnx::TensorProto::INT8, onnx::TensorProto::UINT8);
+    std::memcpy(&params[v].scale, s.raw_data().data(), 4);
+    const uint8_t raw = uint8_t(z.raw_data()[0]);
+    params[v].zero_point = z.data_type() == onnx::TensorProto::UINT8 ? int32_t(raw) - 128 : int32_t(int8_t(raw));
   }
   return params;
 }

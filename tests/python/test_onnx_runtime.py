@@ -54,7 +54,7 @@ class OnnxRuntime(unittest.TestCase):
 
     def test_checker_accepts_every_model(self):
         for model in MODELS:
-            for f in ("weights.onnx", "float.onnx", "int8.onnx"):
+            for f in ("weights.onnx", "float.onnx", "int8.onnx", "int8_s8.onnx"):
                 with self.subTest(model=model, file=f):
                     onnx.checker.check_model(onnx.load(path(model, f)), full_check=True)
 
@@ -70,27 +70,28 @@ class OnnxRuntime(unittest.TestCase):
 
     def test_int8_runs_integer_kernels_and_equals_the_reference(self):
         for model in MODELS:
-            with self.subTest(model=model):
-                opt = path(model, "int8.optimized.onnx")
-                sess = oc.session(path(model, "int8.onnx"), optimized_path=opt)
-                ops = Counter(n.op_type for n in onnx.load(opt).graph.node)
-                convs = sum(n.op_type == "Conv" for n in onnx.load(path(model, "int8.onnx")).graph.node)
-                self.assertEqual(ops["QLinearConv"], convs, ops)
-                self.assertEqual(ops["QGemm"], 1, ops)
-                self.assertEqual(ops["QLinearGlobalAveragePool"], 1, ops)
-                self.assertGreaterEqual(ops["QLinearAdd"], 3, ops)
-                float_ops = {"Conv", "Gemm", "Add", "MatMul", "GlobalAveragePool"} & set(ops)
-                self.assertFalse(float_ops, f"left in float: {ops}")
-                self.assertEqual(ops["QuantizeLinear"], 1, ops)
-                self.assertEqual(ops["DequantizeLinear"], 1, ops)
+            for f in ("int8.onnx", "int8_s8.onnx"):  # uint8 and int8 activations: the same values
+                with self.subTest(model=model, file=f):
+                    opt = path(model, f + ".optimized.onnx")
+                    sess = oc.session(path(model, f), optimized_path=opt)
+                    ops = Counter(n.op_type for n in onnx.load(opt).graph.node)
+                    convs = sum(n.op_type == "Conv" for n in onnx.load(path(model, f)).graph.node)
+                    self.assertEqual(ops["QLinearConv"], convs, ops)
+                    self.assertEqual(ops["QGemm"], 1, ops)
+                    self.assertEqual(ops["QLinearGlobalAveragePool"], 1, ops)
+                    self.assertGreaterEqual(ops["QLinearAdd"], 3, ops)
+                    float_ops = {"Conv", "Gemm", "Add", "MatMul", "GlobalAveragePool"} & set(ops)
+                    self.assertFalse(float_ops, f"left in float: {ops}")
+                    self.assertEqual(ops["QuantizeLinear"], 1, ops)
+                    self.assertEqual(ops["DequantizeLinear"], 1, ops)
 
-                x = oc.read_safetensors(path(model, "input.safetensors"))[0]["input"]
-                ref = oc.read_safetensors(path(model, "int8_logits.safetensors"))[0]["logits"]
-                got = oc.run(sess, x)
-                scale = float(initializers(onnx.load(path(model, "int8.onnx")))["logits.scale"])
-                steps = np.abs(got - ref).max() / scale
-                print(f"{model}: ORT int8 vs integer reference: max {steps:.0f} output steps over {got.size} logits")
-                self.assertLessEqual(steps, 1.0 + 1e-3)
+                    x = oc.read_safetensors(path(model, "input.safetensors"))[0]["input"]
+                    ref = oc.read_safetensors(path(model, "int8_logits.safetensors"))[0]["logits"]
+                    got = oc.run(sess, x)
+                    scale = float(initializers(onnx.load(path(model, f)))["logits.scale"])
+                    steps = np.abs(got - ref).max() / scale
+                    print(f"{model} {f}: ORT vs integer reference: max {steps:.0f} output steps over {got.size} logits")
+                    self.assertLessEqual(steps, 1.0 + 1e-3)
 
     def test_weight_initializers_are_exact_powers_of_two(self):
         for model in MODELS:
