@@ -24,7 +24,13 @@
 #include "apps/cli.h"
 #include "core/backend.h"
 #include "core/config.h"
+#ifdef INQ_WITH_ONNX
 #include "core/export/int8_eval.h"
+#else
+namespace inq {
+struct Int8Reference {};  // this build has no ONNX export, hence no --integer
+}  // namespace inq
+#endif
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/models/zoo.h"
@@ -133,7 +139,9 @@ void dump_logits(const std::string& path, Net& net, const Input& in, int64_t bat
   const int64_t n = in.shape[0], image = shape_numel(net.input_chw());
   std::vector<float> logits;
   logits.reserve(static_cast<size_t>(n * net.num_classes()));
+#ifdef INQ_WITH_ONNX
   if (integer) logits = int8_logits(integer->model, in.images.data(), n, batch);
+#endif
   for (int64_t i = 0; i < n && !integer; i += batch) {
     const int64_t rows = std::min(batch, n - i);
     const std::vector<float> part = eval_logits(net, in.images.data() + i * image, rows);
@@ -175,7 +183,11 @@ int run(const Args& args) {
       std::fprintf(stderr, "inq_eval: warning: %s\n", describe_load(s.init_weights, loaded).c_str());
     if (!args.integer.empty()) {
       if (!std::filesystem::is_regular_file(args.integer)) throw BadInput("--integer " + args.integer + ": no such file");
+#ifdef INQ_WITH_ONNX
       integer = load_int8_reference(s.init_weights, args.integer);
+#else
+      throw BadInput("--integer: this build has no ONNX export (libonnx-dev, libprotobuf-dev)");
+#endif
     }
     if (args.input.empty()) {
       data = make_data_splits(s.data, s.model).test;
@@ -208,8 +220,12 @@ int run(const Args& args) {
     lo.workers = s.data.workers;
     Loader loader(data, lo);
     const auto t0 = std::chrono::steady_clock::now();
+#ifdef INQ_WITH_ONNX
     const Accumulator acc = integer ? evaluate_int8(integer->model, loader, net->num_classes())
                                     : evaluate(*net, loader, allocate_eval_buffers(*be, *net, s.eval_batch_size));
+#else
+    const Accumulator acc = evaluate(*net, loader, allocate_eval_buffers(*be, *net, s.eval_batch_size));
+#endif
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%s  %s on %s: top1 %.2f%%  top5 %.2f%%  loss %.4f  (%lld images, %.1f s, %s)\n",
                 net->model_name().c_str(), s.init_weights.c_str(), data->describe().c_str(), 100 * acc.top1_rate(),

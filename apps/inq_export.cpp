@@ -18,10 +18,12 @@
 #include <vector>
 
 #include "core/config.h"
+#ifdef INQ_WITH_ONNX
 #include "core/export/export_graph.h"
 #include "core/export/inq_model_source.h"
 #include "core/export/int8_model.h"
 #include "core/export/onnx_export.h"
+#endif
 #include "core/inq/inq_model_file.h"
 #include "core/io/safetensors.h"
 #include "core/train/data_factory.h"
@@ -143,6 +145,7 @@ int export_safetensors(const Args& a) {
   return mismatched ? 1 : 0;
 }
 
+#ifdef INQ_WITH_ONNX
 // The first `batches` training batches of the config's data, unaugmented, in file order.
 inq::Int8Model calibrated_model(const Args& a, const inq::InqModelSource& src, const inq::ExportGraph& g) {
   inq::Int8Model m = inq::make_int8_model(src, g);
@@ -205,6 +208,11 @@ int export_onnx(const Args& a) {
   std::printf("\n");
   return 0;
 }
+#else
+int export_onnx(const Args&) {
+  throw std::runtime_error("this build has no ONNX export (configure with libonnx-dev and libprotobuf-dev installed)");
+}
+#endif
 
 }  // namespace
 

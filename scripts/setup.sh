@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages inq needs, then the project-local Python environment .venv/ (the
 # pinned packages of scripts/requirements.txt: the ONNX checker and onnxruntime). Idempotent and
-# quiet: installs only what is missing, and fails loudly naming anything that cannot be installed.
-# INQ_SKIP_VENV=1 skips the environment.
+# quiet: installs only what is missing, and fails loudly naming any Debian package that cannot be
+# installed; without the package index it warns and goes on without .venv (the ONNX runtime tests
+# then report themselves skipped). INQ_SKIP_VENV=1 skips the environment.
 set -euo pipefail
 
 PACKAGES=(
@@ -55,9 +56,11 @@ echo "setup.sh: creating $VENV from scripts/requirements.txt"
 rm -rf "$VENV"
 /usr/bin/python3 -m venv "$VENV" || { echo "setup.sh: python3 -m venv failed (python3-venv)" >&2; exit 1; }
 if ! "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ" >/tmp/inq-setup-venv.log 2>&1; then
-  echo "setup.sh: pip install -r scripts/requirements.txt failed; see /tmp/inq-setup-venv.log" >&2
-  tail -n 20 /tmp/inq-setup-venv.log >&2
+  # Not fatal: everything builds and tests without it; the ONNX runtime tests report themselves skipped.
+  echo "setup.sh: WARNING: pip install -r scripts/requirements.txt failed (no package index?); no .venv," \
+       "so the onnx/onnxruntime tests will be skipped. See /tmp/inq-setup-venv.log" >&2
+  tail -n 5 /tmp/inq-setup-venv.log >&2
   rm -rf "$VENV"
-  exit 1
+  exit 0
 fi
 cp "$REQ" "$VENV/inq-requirements.txt"
