@@ -14,7 +14,9 @@ int find_root(std::vector<int>& parent, int v) {
   return v;
 }
 
-// Per-channel power-of-two integers: q = +-2^(k - e), e = max(k_min, k_max - 6) over the channel.
+// Per-channel power-of-two integers: q = +-2^(k - e) with e = k_max - 6, so that the largest weight is
+// +-64: the channel's scale, and with it the int32 bias's step (input scale * weight scale), is as
+// fine as int8 allows. Weights below 2^e (a 5-bit channel using all 8 exponents) become 0.
 struct ChannelCodes {
   int exponent = 0;
   int64_t zeroed = 0;
@@ -33,7 +35,7 @@ ChannelCodes encode_channel(const float* w, int64_t n, int8_t* q) {
     std::fill(q, q + n, int8_t(0));
     return c;
   }
-  c.exponent = std::max(kmin, kmax - 6);
+  c.exponent = kmax - 6;
   for (int64_t i = 0; i < n; ++i) {
     q[i] = 0;
     if (w[i] == 0.0f) continue;
@@ -85,6 +87,7 @@ void encode_weights(const InqModelSource& src, const GraphNode& layer, const Gra
     int8_t* qo = q.w_q.data() + o * per;
     const ChannelCodes c = encode_channel(w.data() + o * per, per, qo);
     q.weights_zeroed += c.zeroed;
+    q.dead.push_back(std::all_of(qo, qo + per, [](int8_t v) { return v == 0; }));
     double f = 1.0, b = bias[so];
     if (bn) {
       f = double(gamma[so]) / std::sqrt(double(var[so]) + double(bn->eps));
@@ -197,6 +200,13 @@ void set_int8_params(Int8Model& m, const std::vector<QParams>& per_value) {
     q.bias.assign(out, 0);
     q.bias_scale.assign(out, 0.0f);
     for (size_t o = 0; o < out; ++o) {
+      // A channel whose weights are all 0 outputs its bias alone: its scale only sets the bias's
+      // step, so make that step 2^-20 of the bias (a scale from the weights' exponent times a
+      // large BatchNorm factor would round a dead channel's constant output coarsely).
+      if (!q.dead.empty() && q.dead[o]) {
+        const double mag = std::max(std::fabs(q.b_real[o]), 1e-12);
+        q.w_scale[o] = float(mag / (double(sx) * 1048576.0));
+      }
       const float s = sx * q.w_scale[q.w_scale.size() == 1 ? 0 : o];
       q.bias_scale[o] = s;
       const double r = std::nearbyint(q.b_real[o] / double(s));

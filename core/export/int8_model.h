@@ -7,9 +7,10 @@
 // per-channel weight scale and int32 bias (the integer weights keep INQ's powers of two; the
 // BatchNorm factor gamma/sqrt(var+eps) goes into the float scale, its sign into the weights), and
 // each ReLU folded into its producer's output quantization (zero point -128 clamps at real 0).
-// Per output channel the weights are stored as q = +-2^(k - e) with e = max(k_min, k_max - 6), so
-// |q| <= 64: exact for b <= 4 (at most 4 exponents) and for b = 5 channels spanning at most 7
-// exponents; weights of a 5-bit channel spanning all 8 fall to 0 (counted in weights_zeroed).
+// Per output channel the weights are stored as q = +-2^(k - e) with e = k_max - 6, so the largest
+// is +-64 (the finest channel scale, hence the finest int32 bias step, int8 allows): exact for
+// b <= 4 (at most 4 exponents) and for b = 5 channels spanning at most 7 exponents; weights of a
+// 5-bit channel spanning all 8 fall to 0 (counted in weights_zeroed).
 // |q| <= 64 also keeps x86's u8*s8 pairwise int16 sums (vpmaddubsw) from saturating.
 //
 // Activation ranges come from calibration over training batches (min/max, or a per-batch
@@ -47,6 +48,7 @@ struct QNode {
   std::vector<double> b_real;           // folded bias before quantization
   std::vector<int8_t> w_q;              // 0 or +-2^j, |q| <= 64
   std::vector<float> w_scale;           // per output channel (Conv) or one (Gemm)
+  std::vector<uint8_t> dead;            // Conv: channels whose weights are all 0 (output = bias)
   std::vector<int32_t> bias;            // at bias_scale
   std::vector<float> bias_scale;        // input scale * w_scale, per channel
   int64_t weights_zeroed = 0;
