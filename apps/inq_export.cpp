@@ -199,7 +199,7 @@ int export_onnx(const Args& a) {
   }
   const inq::OnnxExportReport r = inq::export_onnx(src, g, o, a.out);
   std::printf("wrote %s: %s, %.3f MB, %d integer weight tensors, %d float", a.out.c_str(),
-              a.float_mode ? "float" : a.int8 ? "int8 QDQ" : "integer weights", double(r.bytes) / 1e6,
+              a.float_mode ? "float" : a.int8 ? (a.activations == "uint8" ? "integer-only QDQ, uint8 activations" : "integer-only QDQ, int8 activations") : "integer weights", double(r.bytes) / 1e6,
               r.integer_tensors, r.float_tensors);
   if (!r.kept_float.empty()) std::printf(" (%zu kept float: not fully quantized)", r.kept_float.size());
   if (a.int8)

@@ -1,5 +1,6 @@
 // BatchNorm2d launchers (semantics of core/ref/batchnorm2d_ref.h, i.e. PyTorch's): NCHW, per-channel
-// statistics over n*hw values, deterministic (one block per channel, fixed reduction tree).
+// statistics over n*hw values, deterministic: sums spread over images x channels in fixed slices, then
+// a fixed-order second pass per channel (cuda/channel_reduce.cuh); bit-identical from run to run.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -24,7 +25,7 @@ void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, cons
                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, cudaStream_t stream);
 
 // The training pass split where synchronised BatchNorm all-reduces (semantics of the *_ref functions
-// of core/ref/batchnorm2d_ref.h). Per-channel mean of x (one block per channel); throws
+// of core/ref/batchnorm2d_ref.h). Per-channel mean of x; throws
 // std::invalid_argument when n*hw < 1.
 void batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean, cudaStream_t stream);
 // Per-channel mean of (x - mean)^2 about the given mean (two passes: no E[x^2] - E[x]^2 cancellation).
@@ -32,7 +33,7 @@ void batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean
 // save_invstd from the global biased variance; running statistics (may be nullptr) with the global count.
 void batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum, float eps,
                             float* running_mean, float* running_var, float* save_invstd, cudaStream_t stream);
-// Per-channel sums of dy and dy * xhat (one block per channel).
+// Per-channel sums of dy and dy * xhat.
 void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
                           const float* save_invstd, float* sum_dy, float* sum_dy_xhat, cudaStream_t stream);
 // dx from given sums (element-wise); gamma may be nullptr (1).

@@ -3,18 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
+#include "cuda/channel_reduce.cuh"
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 4096;  // grid-stride loops cover the rest
-
-int grid_for(int64_t total) {
-  return static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads, kMaxBlocks));
-}
 
 // Index is 32-bit whenever the tensor allows it: the per-element divisions are then much cheaper.
 template <typename Index>
@@ -25,32 +21,24 @@ __global__ void bias_fwd_kernel(Index total, Index c, Index hw, const float* __r
   }
 }
 
-__global__ void bias_bwd_kernel(int64_t n, int64_t c, int64_t hw, const float* __restrict__ dy,
-                                float* __restrict__ db) {
-  const int64_t ch = blockIdx.x;
-  double acc = 0.0;
-  if (hw >= 32) {
-    // Large planes: the threads walk each image's plane together (coalesced).
-    for (int64_t img = 0; img < n; ++img) {
-      const float* plane = dy + (img * c + ch) * hw;
-      for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) acc += plane[j];
-    }
-  } else {
-    // Small planes (hw = 1 for linear layers): spread the images over the threads instead.
-    const int64_t count = n * hw;
-    for (int64_t t = threadIdx.x; t < count; t += blockDim.x) {
-      const int64_t img = t / hw;
-      acc += dy[(img * c + ch) * hw + (t - img * hw)];
-    }
+// Sum of dy over a channel's items (pass 1 of bias_bwd; see channel_reduce.cuh).
+struct BiasSum {
+  static constexpr bool kTwoInputs = false;
+  template <int V>
+  __device__ float setup(int, int, int, int64_t, const float*) const {
+    return 0.0f;
   }
-  __shared__ double part[kThreads];
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (static_cast<int>(threadIdx.x) < s) part[threadIdx.x] += part[threadIdx.x + s];
-    __syncthreads();
+  template <int V>
+  __device__ double2 item(float4 v, float4, float) const {
+    // Zero padding of V == 1 items contributes 0.
+    return make_double2(double((v.x + v.y) + (v.z + v.w)), 0.0);
   }
-  if (threadIdx.x == 0) db[ch] = static_cast<float>(part[0]);
+};
+
+__global__ void bias_bwd_finish_kernel(int slices, const double2* __restrict__ partial, float* __restrict__ db) {
+  float unused = 0.0f;
+  const double2 s = channel_reduce::combine_partials(partial, slices, blockIdx.x, &unused);
+  if (threadIdx.x == 0) db[blockIdx.x] = float(s.x);
 }
 
 __global__ void fill_kernel(int64_t n, float value, float* __restrict__ p) {
@@ -80,7 +68,14 @@ void bias_bwd(int n, int c, int64_t hw, const float* dy, float* db, cudaStream_t
     CUDA_CHECK(cudaMemsetAsync(db, 0, sizeof(float) * static_cast<size_t>(c), stream));
     return;
   }
-  bias_bwd_kernel<<<c, kThreads, 0, stream>>>(n, c, hw, dy, db);
+  if (hw > std::numeric_limits<int>::max()) throw std::invalid_argument("bias_bwd: plane too large");
+  const int plane = static_cast<int>(hw);
+  const bool vec = plane % 4 == 0 && aligned16(dy);
+  const size_t pbytes = channel_reduce::partial_bytes(n, c, plane, vec);
+  channel_reduce::StreamScratch scratch(pbytes, stream);
+  double2* partial = scratch.as<double2>();
+  const int slices = channel_reduce::launch_partials(n, c, plane, vec, dy, nullptr, BiasSum{}, partial, stream);
+  bias_bwd_finish_kernel<<<c, channel_reduce::kFinishThreads, 0, stream>>>(slices, partial, db);
   INQ_LAUNCH_CHECK();
 }
 
@@ -94,11 +89,6 @@ void fill(int64_t n, float value, float* p, cudaStream_t stream) {
   }
   fill_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, value, p);
   INQ_LAUNCH_CHECK();
-}
-
-cudaError_t probe_kernel_image() {
-  cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, bias_fwd_kernel<uint32_t>);
 }
 
 }  // namespace inq::cuda

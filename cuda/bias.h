@@ -11,16 +11,11 @@ namespace inq::cuda {
 // y[i, ch, j] += b[ch] for y of shape [n, c, hw].
 void bias_fwd(int n, int c, int64_t hw, const float* b, float* y, cudaStream_t stream);
 
-// db[ch] = sum over i, j of dy[i, ch, j] (overwritten). One block per channel, fp64 partial sums and
-// a fixed-order tree: bit-identical from run to run.
+// db[ch] = sum over i, j of dy[i, ch, j] (overwritten). Spread over images x channels with fp64
+// partial sums and a fixed-order second pass (cuda/channel_reduce.cuh): bit-identical from run to run.
 void bias_bwd(int n, int c, int64_t hw, const float* dy, float* db, cudaStream_t stream);
 
 // p[0, n) = value.
 void fill(int64_t n, float value, float* p, cudaStream_t stream);
-
-// cudaSuccess when this build has kernel code that runs on the current device; otherwise the error
-// (cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction when the CUDA architectures
-// compiled in do not cover the GPU).
-cudaError_t probe_kernel_image();
 
 }  // namespace inq::cuda

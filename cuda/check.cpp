@@ -76,6 +76,14 @@ bool sync_debug() {
   return enabled;
 }
 
+bool debug_log() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("INQ_LOG_LEVEL");
+    return v != nullptr && std::strcmp(v, "debug") == 0;
+  }();
+  return enabled;
+}
+
 void launch_check(const char* file, int line) {
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) throw_cuda_error(err, "kernel launch", file, line);

@@ -69,3 +69,9 @@ void launch_check(const char* file, int line);
   } while (0)
 
 #define INQ_LAUNCH_CHECK() ::inq::cuda::launch_check(__FILE__, __LINE__)
+
+namespace inq::cuda {
+// True when the environment has INQ_LOG_LEVEL=debug (read once): the CUDA backend then logs the
+// choices it makes once each (e.g. the cuDNN engine of every convolution plan) to stderr.
+bool debug_log();
+}  // namespace inq::cuda

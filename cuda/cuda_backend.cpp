@@ -1,5 +1,6 @@
 #include "cuda/cuda_backend.h"
 
+#include <cstdio>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -13,11 +14,13 @@
 #include "cuda/dropout.h"
 #include "cuda/elementwise.h"
 #include "cuda/inq_partition.h"
+#include "cuda/kernel_image.h"
 #include "cuda/pool2d.h"
 #include "cuda/relu.h"
 #include "cuda/sgd.h"
 #include "cuda/softmax_xent.h"
 #include "cuda/upload_stream.h"
+#include "cuda/versions.h"
 
 namespace inq::cuda {
 namespace {
@@ -40,18 +43,23 @@ bool device_available(std::string* why_not) {
     return fail("cudaGetDeviceCount failed: " + error_text(err));
   }
   if (count == 0) return fail("no CUDA device is visible");
-  // A build for other architectures would fail at the first kernel launch; say so up front.
-  err = probe_kernel_image();
-  if (err != cudaSuccess) {
-    (void)cudaGetLastError();
+  // Judged from the compute capabilities, which need no context: a kernel-image probe here would
+  // open one on device 0 in every rank of a multi-GPU job. The backend probes its own device for
+  // real once it is current.
+  std::string seen;
+  for (int d = 0; d < count; ++d) {
     int major = 0, minor = 0;
-    (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-    (void)cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-    return fail("this build has no kernels for device 0 (sm_" + std::to_string(major * 10 + minor) +
-                "): " + error_text(err) + "; rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
-                std::to_string(major * 10 + minor));
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d) != cudaSuccess) {
+      (void)cudaGetLastError();
+      continue;
+    }
+    if (architectures_cover(major, minor)) return true;
+    seen += (seen.empty() ? "sm_" : ", sm_") + std::to_string(major * 10 + minor);
   }
-  return true;
+  return fail("this build has kernels for " + compiled_architectures() + " only, the visible devices are " +
+              (seen.empty() ? std::string("unreadable") : seen) +
+              "; rebuild with -DCMAKE_CUDA_ARCHITECTURES set to the device's");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, CudaOptions options) {
@@ -64,10 +72,23 @@ CudaBackend::CudaBackend(int device, CudaOptions options) : device_(device), opt
   if (device < 0 || device >= count)
     throw std::invalid_argument("cuda device " + std::to_string(device) + " does not exist (" +
                                 std::to_string(count) + " visible)");
+  check_library_versions();
+  if (debug_log()) std::fprintf(stderr, "inq: debug: %s\n", versions_line(library_versions()).c_str());
+  // The device first: every later call, the probe included, then opens a context on it and on no
+  // other device.
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop;
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   device_name_ = std::string(prop.name) + ", sm_" + std::to_string(prop.major * 10 + prop.minor);
+  // A build for other architectures would fail at the first kernel launch; say so up front.
+  const cudaError_t probe = probe_kernel_image();
+  if (probe != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw std::runtime_error("this build has no kernels for cuda:" + std::to_string(device) + " (" + device_name_ +
+                             "; compiled for " + compiled_architectures() + "): " + error_text(probe) +
+                             "; rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+                             std::to_string(prop.major * 10 + prop.minor));
+  }
   // Non-blocking: never serialised against the legacy default stream other libraries may use.
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   try {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuda/check.h"
+#include "cuda/versions.h"
 
 namespace inq::cuda {
 namespace {
@@ -59,6 +60,8 @@ class Desc {
   cudnnBackendDescriptor_t d_ = nullptr;
 };
 
+}  // namespace
+
 const char* op_name(ConvOp op) {
   switch (op) {
     case ConvOp::Forward: return "forward";
@@ -74,6 +77,8 @@ std::string geom_str(const ConvGeom& g) {
          "," + s(g.r) + "," + s(g.s) + "] stride " + s(g.stride_h) + "x" + s(g.stride_w) + " pad " + s(g.pad_h) +
          "x" + s(g.pad_w) + " dilation " + s(g.dil_h) + "x" + s(g.dil_w) + " groups " + s(g.groups);
 }
+
+namespace {
 
 uint8_t alignment_of(const void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
@@ -111,12 +116,7 @@ Desc make_conv_desc(const ConvGeom& g) {
   return c;
 }
 
-struct EngineInfo {
-  bool known = false;  // the numerical notes could be read
-  bool tensor_core = false, down_convert = false, reduced_precision = false, nondeterministic = false;
-  int64_t workspace = 0;
-};
-
+// What cuDNN says of one engine config: its global engine id, numerical and behaviour notes.
 EngineInfo engine_info(const Desc& config) {
   EngineInfo info;
   Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
@@ -130,7 +130,15 @@ EngineInfo engine_info(const Desc& config) {
   if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n_notes, notes) != CUDNN_STATUS_SUCCESS)
     return info;
+  cudnnBackendBehaviorNote_t behaviour[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+  int64_t n_behaviour = 0;
+  if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                               CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_behaviour, behaviour) != CUDNN_STATUS_SUCCESS)
+    return info;
   info.known = true;
+  if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &count,
+                               &info.engine) != CUDNN_STATUS_SUCCESS)
+    info.engine = -1;
   // Only a filter on huge workspaces: when the size cannot be read the plan reports it later anyway.
   if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &count,
                                &info.workspace) != CUDNN_STATUS_SUCCESS)
@@ -141,9 +149,16 @@ EngineInfo engine_info(const Desc& config) {
       case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS: info.down_convert = true; break;
       case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION: info.reduced_precision = true; break;
       case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC: info.nondeterministic = true; break;
+      case CUDNN_NUMERICAL_NOTE_FFT: info.fft = true; break;
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13: info.winograd = true; break;
       default: break;
     }
   }
+  for (int64_t i = 0; i < std::min<int64_t>(n_behaviour, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT); ++i)
+    if (behaviour[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) info.runtime_compiled = true;
   return info;
 }
 
@@ -210,6 +225,41 @@ Desc make_operation(ConvOp op, const Desc& x, const Desc& w, const Desc& y, cons
   throw std::logic_error("unknown ConvOp");
 }
 
+std::string notes_str(const EngineInfo& e) {
+  std::string s;
+  auto add = [&s](bool on, const char* name) {
+    if (on) s += (s.empty() ? "" : ",") + std::string(name);
+  };
+  add(e.tensor_core, "tensor_core");
+  add(e.down_convert, "down_convert_inputs");
+  add(e.reduced_precision, "reduced_precision_reduction");
+  add(e.nondeterministic, "nondeterministic");
+  add(e.fft, "fft");
+  add(e.winograd, "winograd");
+  add(e.runtime_compiled, "runtime_compilation");
+  if (!e.known) s = "unknown";
+  return s.empty() ? "none" : s;
+}
+
+// One line per plan (plans are built once per shape): which engine ran, why, and what else was
+// on offer, so that a TF32 run shows its tensor-core engines and a strict run shows none.
+void log_plan(const PlanInfo& p, const std::vector<EngineInfo>& candidates, bool allow_tf32) {
+  int tensor_core = 0, down_convert = 0, both = 0, runtime_compiled = 0;
+  for (const EngineInfo& e : candidates) {
+    tensor_core += e.tensor_core;
+    down_convert += e.down_convert;
+    both += e.tensor_core && e.down_convert;
+    runtime_compiled += e.runtime_compiled;
+  }
+  std::fprintf(stderr,
+               "inq: debug: conv2d %s %s: engine %lld [%s] workspace %lld bytes, candidate %d of %d at level %d "
+               "(%s); candidates: %d tensor_core, %d down_convert_inputs, %d both, %d runtime_compilation\n",
+               op_name(p.op), geom_str(p.geom).c_str(), static_cast<long long>(p.engine.engine),
+               notes_str(p.engine).c_str(), static_cast<long long>(p.workspace), p.candidate + 1, p.candidates,
+               p.level, allow_tf32 ? "tf32 allowed" : "strict fp32", tensor_core, down_convert, both,
+               runtime_compiled);
+}
+
 }  // namespace
 
 // Everything the execution plan may refer to is kept alive with it.
@@ -218,13 +268,11 @@ struct CudnnConv::Plan {
   std::vector<Desc> configs;
   Desc plan{CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR};
   int64_t workspace = 0;
+  PlanInfo info;
 };
 
 CudnnConv::CudnnConv(cudaStream_t stream, ConvOptions options) : options_(options) {
-  const size_t runtime = cudnnGetVersion();
-  if (runtime / 10000 != CUDNN_MAJOR)
-    throw std::runtime_error("libcudnn " + std::to_string(runtime) + " does not match the cuDNN " +
-                             std::to_string(CUDNN_MAJOR) + " headers this build used");
+  check_library_versions();  // a cuDNN of another major version fails here, with both versions named
   CUDNN_CHECK(cudnnCreate(&handle_));
   const cudnnStatus_t st = cudnnSetStream(handle_, stream);
   if (st != CUDNN_STATUS_SUCCESS) {
@@ -284,16 +332,20 @@ std::unique_ptr<CudnnConv::Plan> CudnnConv::build_plan(const Key& key) const {
   for (Desc* d : {&x, &w, &y, &conv, &op, &graph}) plan->parts.push_back(std::move(*d));
 
   // Strictest acceptable engine first; relaxing determinism, then everything, only as a last resort.
+  // Runtime-compiled engines are passed over before the last resort: each costs seconds of NVRTC
+  // compilation per plan, and fails to finalise where libnvrtc cannot be loaded.
+  std::vector<EngineInfo> infos;
+  for (const Desc& config : plan->configs) infos.push_back(engine_info(config));
   for (int level = 0; level < 3; ++level) {
-    for (Desc& config : plan->configs) {
-      const EngineInfo e = engine_info(config);
+    for (size_t i = 0; i < plan->configs.size(); ++i) {
+      const EngineInfo& e = infos[i];
       if (level < 2) {
-        if (!e.known || e.down_convert || e.workspace > kMaxWorkspaceBytes) continue;
+        if (!e.known || e.down_convert || e.runtime_compiled || e.workspace > kMaxWorkspaceBytes) continue;
         if (!options_.allow_tf32 && (e.tensor_core || e.reduced_precision)) continue;
         if (level == 0 && options_.deterministic && e.nondeterministic) continue;
       }
       plan->plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle_);
-      plan->plan.set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config);
+      plan->plan.set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, plan->configs[i]);
       if (plan->plan.finalize() != CUDNN_STATUS_SUCCESS) {
         plan->plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);  // a fresh one for the next try
         continue;
@@ -302,15 +354,23 @@ std::unique_ptr<CudnnConv::Plan> CudnnConv::build_plan(const Key& key) const {
       CUDNN_CHECK(cudnnBackendGetAttribute(plan->plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                            CUDNN_TYPE_INT64, 1, &count, &plan->workspace));
       if (level > 0) {
-        const char* kind = level == 1 ? "non-deterministic" : "unfiltered (possibly TF32)";
+        const char* kind = level == 1 ? "non-deterministic" : "unfiltered (possibly TF32 or runtime-compiled)";
         std::fprintf(stderr, "inq: warning: conv2d %s %s uses a %s cuDNN engine (no stricter one available)\n",
                      op_name(key.op), geom_str(g).c_str(), kind);
       }
+      plan->info = PlanInfo{key.op, g, e, level, int(i), int(plan->configs.size()), plan->workspace};
+      if (debug_log()) log_plan(plan->info, infos, options_.allow_tf32);
       return plan;
     }
   }
   throw std::runtime_error("cuDNN has no engine for conv2d " + std::string(op_name(key.op)) + " " + geom_str(g) +
                            " (" + std::to_string(plan->configs.size()) + " candidates)");
+}
+
+std::vector<PlanInfo> CudnnConv::plan_infos() const {
+  std::vector<PlanInfo> out;
+  for (const auto& [key, plan] : plans_) out.push_back(plan->info);
+  return out;
 }
 
 const CudnnConv::Plan& CudnnConv::plan_for(ConvOp op, const ConvGeom& g, const void* x, const void* w,

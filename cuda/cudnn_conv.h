@@ -4,8 +4,9 @@
 //
 // One execution plan per (op, geometry, pointer alignment), built on first use: an operation graph
 // with a single convolution node, engine configs from heuristics mode A then the fallback list, and
-// the first config that passes the numeric filter (below) and finalises. Steady-state calls only
-// build a variant pack and execute.
+// the first config that passes the filters (below: numerics, determinism, no runtime compilation)
+// and finalises. Steady-state calls only build a variant pack and execute. With INQ_LOG_LEVEL=debug
+// each plan logs its engine id and notes once, when it is built.
 #pragma once
 #include <cuda_runtime_api.h>
 #include <cudnn_graph.h>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/geometry.h"
 #include "cuda/device_memory.h"
@@ -22,6 +24,32 @@
 namespace inq::cuda {
 
 enum class ConvOp : uint8_t { Forward, BackwardData, BackwardFilter };
+
+// What cuDNN reports of one engine config (its numerical and behaviour notes).
+struct EngineInfo {
+  bool known = false;  // the notes could be read
+  int64_t engine = -1;  // CUDNN_ATTR_ENGINE_GLOBAL_INDEX
+  bool tensor_core = false;  // for fp32 data: TF32 tensor cores
+  bool down_convert = false, reduced_precision = false, nondeterministic = false, fft = false, winograd = false;
+  bool runtime_compiled = false;  // compiled by NVRTC when the plan is finalised
+  int64_t workspace = 0;
+};
+
+// The engine a plan runs and how it was chosen. level 0: every filter held; 1: non-deterministic
+// allowed; 2: unfiltered (last resort, with a warning).
+struct PlanInfo {
+  ConvOp op = ConvOp::Forward;
+  ConvGeom geom;
+  EngineInfo engine;
+  int level = 0;
+  int candidate = 0;   // index among the heuristics' configs (mode A, then fallback)
+  int candidates = 0;
+  int64_t workspace = 0;
+};
+
+// "forward", "backward data", "backward filter"; and a readable geometry for messages.
+const char* op_name(ConvOp op);
+std::string geom_str(const ConvGeom& g);
 
 struct ConvOptions {
   // fp32 engines that use tensor cores compute in TF32 (10-bit mantissa): ~3x faster on H100 but
@@ -48,8 +76,9 @@ class CudnnConv {
   void backward_data(const ConvGeom& g, const float* w, const float* dy, float* dx, Workspace& workspace);
   void backward_filter(const ConvGeom& g, const float* x, const float* dy, float* dw, Workspace& workspace);
 
-  // Plans built so far (each distinct op/geometry/alignment builds exactly one).
+  // Plans built so far (each distinct op/geometry/alignment builds exactly one), and their engines.
   size_t plan_count() const { return plans_.size(); }
+  std::vector<PlanInfo> plan_infos() const;
   // e.g. "cuDNN 9.19.0"
   static std::string version_string();
 

@@ -1,6 +1,8 @@
 // Stream-ordered device memory: cudaMallocFromPoolAsync / cudaFreeAsync on the backend's stream from
-// the device's default pool, whose release threshold is raised so freed blocks stay in the pool
-// (steady-state training steps then never reach the driver). Also tracks live and peak bytes.
+// the device's default pool, whose release threshold is raised to 1/16 of the device memory: freed
+// blocks up to that stay in the pool (steady-state training steps then never reach the driver),
+// the rest goes back to the device at each synchronisation. An allocation that fails trims the
+// pool (after the stream's queued frees) and tries once more. Also tracks live and peak bytes.
 // Frees are ordered on the backend's stream only: memory also used on another stream (a copy or
 // NCCL stream) must have that work ordered before the backend stream (an event) when its last
 // reference drops, or the block may be handed out again while the other stream still uses it.
@@ -14,7 +16,8 @@
 
 namespace inq::cuda {
 
-// Makes `device` current for its lifetime and restores the previous device afterwards.
+// Makes `device` current for its lifetime and restores the previous device afterwards when that
+// device's context is in use (a thread that had chosen none stays on `device`).
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device);
@@ -24,7 +27,7 @@ class DeviceGuard {
 
  private:
   int previous_ = -1;
-  bool switched_ = false;
+  bool restore_ = false;
 };
 
 class DeviceAllocator {
@@ -44,6 +47,13 @@ class DeviceAllocator {
   int device() const;
   size_t live_bytes() const;
   size_t peak_bytes() const;
+  // Bytes the pool holds from the device now (live and cached), its release threshold, and how many
+  // allocations needed the trim-and-retry.
+  size_t reserved_bytes() const;
+  size_t release_threshold() const;
+  size_t oom_retries() const;
+  // Waits for the stream, then gives every unused pool block back to the device.
+  void trim();
 
  private:
   struct State;

@@ -1,6 +1,9 @@
 // The NCCL communicator: collectives over GPU buffers on a stream of its own, ordered after the
 // training backend's stream by events (and the backend's later work after the collectives by
-// events again). The unique id is made on rank 0 and broadcast with MPI; host values (evaluation
+// events again). Synchronised BatchNorm's all-reduces (all_reduce_mean) go through a second
+// communicator split from the first, on a high-priority stream: NCCL runs the operations of one
+// communicator in order whatever their streams, so on the gradient communicator each BatchNorm sum
+// would wait behind every gradient bucket already queued and the backward pass would stall there. The unique id is made on rank 0 and broadcast with MPI; host values (evaluation
 // sums, mask hashes, stop flags) go over MPI. Every blocking wait is bounded by timeout_s: on
 // expiry, or on an asynchronous NCCL error, the communicator is aborted (ncclCommAbort) and the
 // job ends (MPI_Abort). Compiled when the build has CUDA and MPI.
@@ -41,8 +44,8 @@ class NcclCommunicator final : public Communicator {
   [[noreturn]] void abort(const std::string& why, int exit_code) override;
 
  private:
-  void begin_on_comm_stream();  // comm stream waits for the compute stream's work so far
-  void order_compute_after_comm();  // compute stream waits for the comm stream's work so far
+  void begin_on(cudaStream_t stream);  // `stream` waits for the compute stream's work so far
+  void order_compute_after(cudaStream_t stream, cudaEvent_t event);  // compute waits for `stream`'s work so far
   void finish(const char* what);  // order_compute_after_comm, then the host waits, bounded
 
   MpiCommunicator mpi_;
@@ -50,8 +53,10 @@ class NcclCommunicator final : public Communicator {
   int device_;
   cudaStream_t compute_;
   cudaStream_t stream_ = nullptr;
-  cudaEvent_t ready_ = nullptr, done_ = nullptr;
-  ncclComm_t comm_ = nullptr;
+  cudaStream_t sync_stream_ = nullptr;  // synchronised BatchNorm's collectives (high priority)
+  cudaEvent_t ready_ = nullptr, done_ = nullptr, sync_done_ = nullptr;
+  ncclComm_t comm_ = nullptr;       // gradient buckets, broadcasts
+  ncclComm_t sync_comm_ = nullptr;  // synchronised BatchNorm
   std::atomic<bool> comm_ready_{false};
   bool in_flight_ = false;  // collectives begun since the last finish
   std::unique_ptr<Watchdog> watchdog_;

@@ -20,6 +20,10 @@
 // in-flight chunks to drain before slots are reused.
 #include "data/loader.h"
 
+#include <sched.h>
+
+#include <cstdlib>
+
 #include <algorithm>
 #include <climits>
 #include <exception>
@@ -32,6 +36,36 @@
 #include "data/transforms.h"
 
 namespace inq {
+
+namespace {
+// A positive integer environment value, else 0 (unset, empty, malformed such as Slurm's "8(x2)").
+int positive_env(const std::function<const char*(const char*)>& env, const char* name) {
+  const char* v = env(name);
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return (*end == '\0' && n > 0 && n <= INT_MAX) ? static_cast<int>(n) : 0;
+}
+}  // namespace
+
+int default_loader_workers(int cpus_allowed, int hardware_threads, const std::function<const char*(const char*)>& env) {
+  cpus_allowed = std::max(1, cpus_allowed);
+  if (const int per_task = positive_env(env, "SLURM_CPUS_PER_TASK")) return std::min(per_task, cpus_allowed);
+  if (cpus_allowed < hardware_threads) return cpus_allowed;  // bound by the launcher: this rank's share
+  int local_ranks = 0;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (!local_ranks) local_ranks = positive_env(env, name);
+  return std::max(1, cpus_allowed / std::max(1, local_ranks));
+}
+
+int default_loader_workers() {
+  const int hardware = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int allowed = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : hardware;
+  return default_loader_workers(allowed, hardware, [](const char* name) { return std::getenv(name); });
+}
+
 namespace {
 
 constexpr uint64_t kPermSalt = 0x7065726d75746500ull;    // "permute"
@@ -194,7 +228,7 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options) : 
                                     : (d.per_rank + options.batch_size - 1) / options.batch_size;
 
   int workers = options.workers;
-  if (workers == 0) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (workers == 0) workers = default_loader_workers();
   // Small chunks keep all workers busy on one batch; bigger ones cut lock traffic for cheap samples.
   d.chunk = std::clamp<int64_t>(options.batch_size / (2 * static_cast<int64_t>(workers)), 1, 32);
 

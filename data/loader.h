@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -56,11 +57,20 @@ struct HostAllocator {
   friend bool operator!=(const HostAllocator& a, const HostAllocator& b) { return a.memory != b.memory; }
 };
 
+// The loader threads `workers = 0` stands for: this rank's share of the cores it was given.
+// SLURM_CPUS_PER_TASK when set (capped by the affinity mask); else the CPUs of the process's affinity
+// mask, divided by the ranks on this node (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS,
+// SLURM_NTASKS_PER_NODE) when the mask is the whole machine (an unbound launch such as
+// mpirun --bind-to none); a mask narrower than the machine is already this rank's share. At least 1.
+// `env` looks up an environment variable (nullptr: unset).
+int default_loader_workers(int cpus_allowed, int hardware_threads, const std::function<const char*(const char*)>& env);
+int default_loader_workers();  // from sched_getaffinity, std::thread::hardware_concurrency and getenv
+
 struct LoaderOptions {
   int64_t batch_size = 128;
   bool shuffle = true;
   bool drop_last = true;     // training: only full batches; evaluation: false
-  int workers = 0;           // 0: hardware threads
+  int workers = 0;           // 0: default_loader_workers()
   int prefetch = 4;          // batches ready ahead
   uint64_t seed = 0;
   int rank = 0, world_size = 1;

@@ -117,6 +117,9 @@ def bench_torch(a):
         "p90_ms": percentile(times, 0.9),
         "images_per_second": 1000.0 * a.batch / median,
         "peak_bytes": torch.cuda.max_memory_allocated() if a.device == "cuda" else None,
+        "peak_reserved_bytes": torch.cuda.max_memory_reserved() if a.device == "cuda" else None,
+        "gpu": torch.cuda.get_device_name() if a.device == "cuda" else None,
+        "cudnn": torch.backends.cudnn.version() if a.device == "cuda" else None,
         "final_loss": float(loss),
     }
 
@@ -133,7 +136,9 @@ def bench_inq(a):
         sys.exit(f"bench_vs_pytorch.py: {a.inq_bench} not found; build it (scripts/build.sh) or pass --inq-bench")
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit(f"bench_vs_pytorch.py: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}")
+        # The PyTorch side still runs (one short GPU session should not lose both numbers).
+        print(f"bench_vs_pytorch.py: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}", file=sys.stderr)
+        return {"tool": "inq", "error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -166,10 +171,18 @@ def main():
         a.threads = a.threads or os.cpu_count()
 
     ours = bench_inq(a)
+    if "error" in ours and "out of memory" in ours["error"]:
+        # The caller retries with a smaller batch; PyTorch's figure at this one would not be used.
+        print(json.dumps({"inq": ours, "pytorch": None, "inq_over_pytorch": None}))
+        sys.exit(1)
     theirs = bench_torch(a)
+    if "error" in ours:
+        print(json.dumps({"inq": ours, "pytorch": theirs, "inq_over_pytorch": None}))
+        sys.exit(1)
     ratio = ours["images_per_second"] / theirs["images_per_second"]
     if a.json:
-        print(json.dumps({"inq": ours, "pytorch": theirs, "inq_over_pytorch": ratio}))
+        peak = (ours["peak_bytes"] / theirs["peak_bytes"]) if a.device == "cuda" and theirs["peak_bytes"] else None
+        print(json.dumps({"inq": ours, "pytorch": theirs, "inq_over_pytorch": ratio, "inq_over_pytorch_peak": peak}))
         return
     print(f"{a.model} batch {a.batch} {a.channels}x{a.image_size}x{a.image_size} on {a.device}"
           + (f" ({a.threads} threads)" if a.device == "cpu" else

@@ -2,12 +2,17 @@
 """Convert torchvision weights to a safetensors file that inq loads by name (`init.weights`).
 
   convert_torchvision.py MODEL OUT.safetensors [--num-classes N] [--seed S]   random torchvision init
-  convert_torchvision.py MODEL OUT.safetensors --pretrained                   from the local torch hub cache
+  convert_torchvision.py MODEL OUT.safetensors --pretrained [--weights W]     from the local torch hub cache
   convert_torchvision.py FILE.pth OUT.safetensors [--keep-aux]                 a saved state_dict
 
 MODEL is one of resnet18, resnet34, resnet50, vgg16, vgg16_bn, alexnet, googlenet. Nothing is ever
-downloaded: --pretrained reads torchvision's default weights only where torch.hub has cached them
-(TORCH_HOME, ~/.cache/torch/hub/checkpoints); otherwise it stops and asks for the .pth file.
+downloaded: --pretrained reads torchvision's weights only where torch.hub has cached them
+(TORCH_HOME, ~/.cache/torch/hub/checkpoints); otherwise it stops and names the file to fetch.
+--weights picks the set (default IMAGENET1K_V1, the original recipe, evaluated at resize 256 / crop 224
+as inq's configs are; e.g. IMAGENET1K_V2 or DEFAULT: resnet50's V2 recipe, published at resize 232).
+The script prints torchvision's published top-1/top-5 for the set and the inq_eval command that
+checks the converted file against them. Without --pretrained a model name gives torchvision's
+random initialisation, not trained weights. The output's directory is created.
 A .pth may hold a state_dict, a dict with one under "state_dict" or "model", or a whole module;
 a DataParallel "module." prefix is removed. GoogLeNet's auxiliary classifiers (aux1.*, aux2.*) are
 dropped unless --keep-aux (inq's googlenet has none unless model.aux_logits is true).
@@ -47,15 +52,34 @@ def build(name, num_classes):
     return getattr(models, name)(weights=None, num_classes=num_classes)
 
 
-def cached_pretrained(name):
-    """torchvision's DEFAULT weights for `name` from the local hub cache, never downloaded."""
-    weights = torchvision.models.get_model_weights(name).DEFAULT
+def weights_of(name, which):
+    """torchvision's weights enum member `which` (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, ...) of model `name`."""
+    enum = torchvision.models.get_model_weights(name)
+    try:
+        return enum[which]
+    except KeyError:
+        fail(f"--weights {which}: {name} has {', '.join(['DEFAULT'] + [w.name for w in enum])}")
+
+
+def published(weights):
+    """torchvision's published ImageNet accuracy of `weights` and its evaluation resize, as text."""
+    metrics = weights.meta.get("_metrics", {}).get("ImageNet-1K", {})
+    t = weights.transforms()
+    resize = t.resize_size[0] if getattr(t, "resize_size", None) else None
+    return metrics.get("acc@1"), metrics.get("acc@5"), resize
+
+
+def cached_pretrained(name, which):
+    """torchvision's weights `which` for `name` from the local hub cache, never downloaded."""
+    weights = weights_of(name, which)
     path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
     if not os.path.isfile(path):
         fail(f"pretrained {name} weights ({weights}) are not in the local torch hub cache ({path}) and this "
-             f"script never downloads. Get {weights.url} on a machine with network access and pass the .pth: "
-             f"convert_torchvision.py {os.path.basename(weights.url)} OUT.safetensors")
-    return torch.load(path, map_location="cpu"), f"{weights} ({path})"
+             f"script never downloads. Get {weights.url} on a machine with network access and put it there "
+             f"(or set TORCH_HOME to a directory whose hub/checkpoints/ holds it) and run this again, or pass the "
+             f".pth: convert_torchvision.py {os.path.basename(weights.url)} OUT.safetensors (which does not "
+             f"print the published accuracy)")
+    return torch.load(path, map_location="cpu"), weights, f"{weights} ({path})"
 
 
 def state_dict_of(obj, path):
@@ -131,18 +155,24 @@ def main(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help=f"a torchvision model name ({', '.join(MODELS)}) or a .pth file")
     p.add_argument("out", help="the .safetensors file to write")
-    p.add_argument("--pretrained", action="store_true", help="torchvision's DEFAULT weights, from the local cache only")
+    p.add_argument("--pretrained", action="store_true", help="torchvision's trained weights (--weights), from the "
+                   "local cache only; without it a model name gives the random initialisation")
+    p.add_argument("--weights", default="IMAGENET1K_V1", help="--pretrained: torchvision's weight set "
+                   "(IMAGENET1K_V1, the default; IMAGENET1K_V2; DEFAULT)")
     p.add_argument("--num-classes", type=int, default=1000, help="random init only: classifier outputs (1000)")
     p.add_argument("--seed", type=int, default=0, help="random init only: torch.manual_seed (0)")
     p.add_argument("--keep-aux", action="store_true", help=".pth/pretrained: keep GoogLeNet's aux1.*, aux2.*")
     a = p.parse_args(argv)
 
+    weights = None
+    if a.weights != "IMAGENET1K_V1" and not a.pretrained:
+        fail("--weights needs --pretrained")
     if a.source in MODELS:
         if a.pretrained:
             if a.num_classes != 1000:
                 fail("--num-classes applies to random weights; for another head, convert the pretrained weights "
                      "as they are and load them with init.skip (e.g. [\"fc.*\"]) or init.partial")
-            sd, source = cached_pretrained(a.source)
+            sd, weights, source = cached_pretrained(a.source, a.weights)
             sd = drop_aux(sd, a.keep_aux)
         else:
             torch.manual_seed(a.seed)
@@ -157,8 +187,20 @@ def main(argv):
         fail(f"{a.source}: neither a model name ({', '.join(MODELS)}) nor an existing .pth file")
     if not sd:
         fail(f"{a.source}: no tensors to convert")
+    if os.path.dirname(a.out):
+        try:
+            os.makedirs(os.path.dirname(a.out), exist_ok=True)
+        except OSError as e:
+            fail(f"{os.path.dirname(a.out)}: cannot create the output directory: {e}")
     nbytes = write_safetensors(a.out, sd, {"format": "pt", "inq.source": source})
     print(f"wrote {a.out}: {len(sd)} tensors, {nbytes / 2**20:.1f} MiB of data ({source})")
+    if weights is not None:
+        top1, top5, resize = published(weights)
+        note = " (inq's googlenet has transform_input off, so expect less)" if a.source == "googlenet" else ""
+        print(f"torchvision publishes top-1 {top1}% / top-5 {top5}% for {weights} at resize {resize}, crop 224{note}; "
+              f"check the converted file on the ImageNet validation set with\n  build/bin/inq_eval CONFIG "
+              f"--set data.root=ILSVRC2012_DIR --set init.weights={a.out}"
+              + (f" --set data.eval_resize={resize}" if resize and resize != 256 else ""))
 
 
 if __name__ == "__main__":

@@ -43,11 +43,15 @@ LABEL_RE = re.compile(r"^[A-Za-z0-9.+-]+$")  # no '_': it separates the axes in 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 # Keys inq_train lets change on --resume: machine settings, not part of a point's identity.
 RUNTIME_KEYS = ("device", "threads", "data.workers", "data.root", "train.log_every", "train.eval_batch_size")
+# Keys of every point that the command line may give (paths of this machine), e.g. the pretrained weights;
+# unlike RUNTIME_KEYS they are part of each point's config, so a later run with another value is refused.
+POINT_KEYS = ("init.weights",)
 # The paper's accumulated portions per bit-width (inq.portions default, configs/README.md).
 PAPER_PORTIONS = {2: [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 1.0],
                   3: [0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0],
                   4: [0.3, 0.5, 0.8, 0.9, 0.95, 1.0]}
-SLURM_KEYS = ("partition", "time", "cpus_per_task", "gres", "mem", "max_parallel", "requeue", "options")
+SLURM_KEYS = ("partition", "time", "nodes", "ntasks_per_node", "gpus_per_node", "cpus_per_task", "gres", "mem",
+              "max_parallel", "requeue", "options", "launch")
 
 
 class SweepError(Exception):
@@ -355,9 +359,10 @@ def write_record(point, run_dir):
     os.replace(tmp, os.path.join(run_dir, POINT_RECORD))
 
 
-def train_command(point, run_dir, bin_dir, runtime_sets, state):
+def train_command(point, run_dir, bin_dir, runtime_sets, state, launch=()):
+    """inq_train's command line for a point, after the launcher prefix (e.g. srun for several GPUs)."""
     exe = os.path.join(bin_dir, "inq_train")
-    cmd = [exe, point.base] + point.set_args() + runtime_sets
+    cmd = list(launch) + [exe, point.base] + point.set_args() + runtime_sets
     return cmd + (["--resume", run_dir] if state == "resume" else ["--out", run_dir])
 
 
@@ -494,7 +499,8 @@ def _wait_any(running):
         time.sleep(0.2)
 
 
-def run_points(points, indices, root, bin_dir, runtime_sets, keep_going, log=print, extra_args=(), jobs=1):
+def run_points(points, indices, root, bin_dir, runtime_sets, keep_going, log=print, extra_args=(), jobs=1,
+               launch=()):
     """Runs the points `indices`, at most `jobs` at once, starting them in that order. jobs == 1: each
     inq_train writes to the terminal; more: to DIR/train.log (appended), the runner prints its final line."""
     exe = os.path.join(bin_dir, "inq_train")
@@ -553,7 +559,7 @@ def run_points(points, indices, root, bin_dir, runtime_sets, keep_going, log=pri
             return
         verb = {"new": "running", "restart": "running (no checkpoint yet: starting over)",
                 "resume": "resuming"}[state]
-        cmd = train_command(point, run_dir, bin_dir, runtime_sets, state) + list(extra_args)
+        cmd = train_command(point, run_dir, bin_dir, runtime_sets, state, launch) + list(extra_args)
         log_path = os.path.join(run_dir, "train.log") if jobs > 1 else None
         log(f"{head}: {verb} ({planned_epochs(point.load_config())} epochs)"
             + (f", output in {log_path}" if log_path else "") + f"\n  $ {shlex.join(cmd)}")
@@ -678,10 +684,13 @@ def slurm_script(grid, grid_path, root, bin_dir, python, overrides, runtime_sets
     with open(SLURM_TEMPLATE) as f:
         text = f.read()
     lines = []
-    for key, flag in (("partition", "partition"), ("time", "time"), ("cpus_per_task", "cpus-per-task"),
-                      ("gres", "gres"), ("mem", "mem")):
+    for key, flag in (("partition", "partition"), ("time", "time"), ("nodes", "nodes"),
+                      ("ntasks_per_node", "ntasks-per-node"), ("gpus_per_node", "gpus-per-node"),
+                      ("cpus_per_task", "cpus-per-task"), ("gres", "gres"), ("mem", "mem")):
         if opts.get(key) not in (None, ""):
             lines.append(f"#SBATCH --{flag}={opts[key]}")
+    if not opts.get("ntasks_per_node"):
+        lines.append("#SBATCH --ntasks=1")
     if opts.get("requeue"):
         lines.append("#SBATCH --requeue")
     for extra in opts.get("options", []):
@@ -692,6 +701,8 @@ def slurm_script(grid, grid_path, root, bin_dir, python, overrides, runtime_sets
                  "--bin", os.path.abspath(bin_dir)]
     for s in runtime_sets:
         sweep_cmd += ["--set", s]
+    if opts.get("launch"):
+        sweep_cmd += ["--launch", opts["launch"]]
     values = {
         "JOB_NAME": f"inq_sweep_{grid.name}",
         "ARRAY": array,
@@ -710,13 +721,29 @@ def slurm_script(grid, grid_path, root, bin_dir, python, overrides, runtime_sets
 # ---------------------------------------------------------------- command line
 
 def parse_runtime_sets(sets):
+    """`--set` arguments for inq_train from the machine settings among `sets` (POINT_KEYS are left out)."""
     out = []
     for s in sets:
         key = s.split("=", 1)[0].strip()
-        if "=" not in s or key not in RUNTIME_KEYS:
-            raise SweepError(f"--set {s}: only machine settings {list(RUNTIME_KEYS)} may be set here "
-                             f"(they may change between runs of a point); put other keys in the grid")
-        out += ["--set", s]
+        if "=" not in s or key not in RUNTIME_KEYS + POINT_KEYS:
+            raise SweepError(f"--set {s}: only machine settings {list(RUNTIME_KEYS)} (they may change between "
+                             f"runs of a point) and {list(POINT_KEYS)} (part of every point) may be set here; "
+                             f"put other keys in the grid")
+        if key in RUNTIME_KEYS:
+            out += ["--set", s]
+    return out
+
+
+def point_sets(sets):
+    """The POINT_KEYS among `--set` arguments, as key -> value (parsed as JSON when it parses, as inq_train does)."""
+    out = {}
+    for s in sets:
+        key, _, value = s.partition("=")
+        if key.strip() in POINT_KEYS:
+            try:
+                out[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key.strip()] = value
     return out
 
 
@@ -728,7 +755,9 @@ def main(argv=None):
                     "else runs/sweeps/<grid name>)")
     ap.add_argument("--bin", default="build/bin", help="directory holding inq_train (default build/bin)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help=f"a machine setting for every point, one of {', '.join(RUNTIME_KEYS)}")
+                    help=f"a machine setting for every point, one of {', '.join(RUNTIME_KEYS)}; or "
+                         f"{', '.join(POINT_KEYS)}, part of every point's config, where {{model}} stands for "
+                         f"the point's model.name (e.g. init.weights=/w/{{model}}.safetensors)")
     ap.add_argument("--index", type=int, action="append", help="run only point INDEX (0-based; repeatable)")
     ap.add_argument("--only", action="append", default=[], metavar="AXIS=LABEL[,LABEL]",
                     help="run only points with these labels (repeatable, all must hold)")
@@ -750,6 +779,9 @@ def main(argv=None):
         ap.add_argument(f"--slurm-{k}", help=f"--slurm: #SBATCH --{k} (default: the grid's slurm.{k})")
     ap.add_argument("--slurm-cpus-per-task", type=int)
     ap.add_argument("--slurm-max-parallel", type=int, help="--slurm: at most N array tasks at once")
+    ap.add_argument("--launch", metavar="CMD", help="launcher prefix of every inq_train, e.g. "
+                    "'srun --mpi=pmix --kill-on-bad-exit=1' for one point over all GPUs of a Slurm task "
+                    "(--slurm: default the grid's slurm.launch)")
     args = ap.parse_args(argv)
     try:
         if args.jobs < 1:
@@ -760,6 +792,11 @@ def main(argv=None):
         grid = Grid(args.grid)
         root = args.root or grid.root
         runtime_sets = parse_runtime_sets(args.set)
+        for p in grid.points:  # "{model}" in a value: the point's model.name (one weights file per model)
+            model = apply_sets(read_json(p.base, "base config"), p.sets).get("model", {}).get("name", "")
+            p.sets.update({k: v.replace("{model}", model) if isinstance(v, str) else v
+                           for k, v in point_sets(args.set).items()})
+        launch = shlex.split(args.launch or "")
         indices = list(range(len(grid.points)))
         if args.index is not None:
             for i in args.index:
@@ -772,12 +809,17 @@ def main(argv=None):
                 raise SweepError(f"--only {f}: expected AXIS=LABEL[,LABEL] with an axis among "
                                  f"{[a.name for a in grid.axes]}")
             keep = set(labels.split(","))
+            known = {a.name: a for a in grid.axes}[axis].values
+            unknown = sorted(keep - set(known))
+            if unknown:
+                raise SweepError(f"--only {f}: no value labelled {', '.join(unknown)} on axis {axis} "
+                                 f"(have {', '.join(known)})")
             indices = [i for i in indices if grid.points[i].labels[axis] in keep]
         if args.slurm:
             text = slurm_script(grid, args.grid, root, args.bin, args.python,
                                 {"partition": args.slurm_partition, "time": args.slurm_time,
                                  "gres": args.slurm_gres, "mem": args.slurm_mem,
-                                 "cpus_per_task": args.slurm_cpus_per_task,
+                                 "cpus_per_task": args.slurm_cpus_per_task, "launch": args.launch,
                                  "max_parallel": args.slurm_max_parallel}, args.set)
             os.makedirs(os.path.dirname(os.path.abspath(args.slurm)), exist_ok=True)
             os.makedirs(os.path.join(root, "slurm_logs"), exist_ok=True)
@@ -806,7 +848,7 @@ def main(argv=None):
                     state = f"CONFLICT: {e}"
                 print(f"{i:3d} {p.id}  [{state}]  {planned_epochs(p.load_config())} epochs"
                       + (f"  ({'; '.join(p.notes)})" if p.notes else ""))
-                print("    " + shlex.join(train_command(p, run_dir, args.bin, runtime_sets,
+                print("    " + shlex.join(train_command(p, run_dir, args.bin, runtime_sets, launch=launch, state=
                                                         "resume" if state == "resume" else "new")))
             return 0
         at_once = ""
@@ -818,7 +860,7 @@ def main(argv=None):
               + at_once, flush=True)
         extra = ["--stop-after-steps", str(args.stop_after_steps)] if args.stop_after_steps is not None else []
         return run_points(grid.points, indices, root, args.bin, runtime_sets, args.keep_going,
-                          log=lambda s: print(s, flush=True), extra_args=extra, jobs=args.jobs)
+                          log=lambda s: print(s, flush=True), extra_args=extra, jobs=args.jobs, launch=launch)
     except SweepError as e:
         print(f"inq_sweep: error: {e}", file=sys.stderr)
         return 2

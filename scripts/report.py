@@ -241,6 +241,13 @@ def mean_std(mean, std, scale=100.0, nd=2, n=1):
     return s + (f" ± {scale * std:.{nd}f}" if std is not None else "") + (f" ({n})" if n > 1 else "")
 
 
+def error_pair(top1, top5):
+    """Top-1 / top-5 error in percent (100 - accuracy), the form of the paper's table."""
+    if top1 is None:
+        return "–"
+    return f"{100 * (1 - top1):.2f} / " + ("–" if top5 is None else f"{100 * (1 - top5):.2f}")
+
+
 def fmt_time(s):
     s = int(round(s))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -280,7 +287,7 @@ def write_summary_csv(path, groups):
 
 def markdown_table(groups, fp32_note):
     head = ["model", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "seeds", "top-1 %",
-            "top-5 %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "time per run (h:m:s)", "run"]
+            "top-5 %", "top-1 / top-5 error %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "time per run (h:m:s)", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
         n = len(g["runs"])
@@ -290,19 +297,33 @@ def markdown_table(groups, fp32_note):
         cells = [g["model"], str(g["bits"]), " ".join(f"{p:g}" for p in g["portions"]) or "–",
                  str(g["epochs_per_stage"]) or "–", str(g["total_epochs"]), g["partition"] or "–",
                  " ".join(map(str, g["seeds"])), mean_std(g["top1"], g["top1_std"], n=n),
-                 mean_std(g["top5"], g["top5_std"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
+                 mean_std(g["top5"], g["top5_std"]), error_pair(g["top1"], g["top5"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
                  mean_std(g["drop_pp"], g["drop_pp_std"], scale=1.0),
                  mean_std(g["zero_share"], None, nd=1), size, fmt_time(g["seconds"]),
                  g["runs"][0] + (f" (+{n - 1})" if n > 1 else "")]
         lines.append("| " + " | ".join(cells) + " |")
     note = ("\nMeans over seeds ± sample standard deviation (n in parentheses); top-1 at σ=1: at the end of the "
-            "last stage, before float epochs (the same as top-1 without them); drop = FP32 top-1 − run top-1 "
+            "last stage, before float epochs (the same as top-1 without them); error = 100 − accuracy of the mean, "
+            "as the INQ paper reports its ImageNet results; drop = FP32 top-1 − run top-1 "
             f"in percentage points, FP32 top-1 from {fp32_note}; zero weights: share of the quantized weights; "
             "size: the inq_export packed file; time: training + evaluation seconds of metrics.jsonl.\n")
     return "\n".join(lines) + "\n" + note
 
 
 # ---------------------------------------------------------------- plots
+
+def measured_runs(xs, joined):
+    """The sorted x values of one series cut into runs that a line may join: consecutive points are joined
+    only when joined(a, b) says nothing measurable lies between them (e.g. bit-widths 4 and 5, not 2 and 5),
+    so a line never suggests a point that was not measured; a lone point stays a marker."""
+    runs = []
+    for x in sorted(xs):
+        if runs and joined(runs[-1][-1], x):
+            runs[-1].append(x)
+        else:
+            runs.append([x])
+    return runs
+
 
 def plots(groups, fp32_ref, out_dir):
     import matplotlib
@@ -320,18 +341,22 @@ def plots(groups, fp32_ref, out_dir):
         if ref is not None:
             ax.axhline(100 * ref, color="black", linestyle="--", linewidth=1, label=f"FP32 reference ({100 * ref:.2f}%)")
 
-    def series_plot(model_key, gs, xkey, series_of, xlabel, title, fname, xticks=None):
+    def series_plot(model_key, gs, xkey, series_of, xlabel, title, fname, joined, xticks=None):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         series = {}
         for g in gs:
             label = series_of(g)
             if any(x == g[xkey] for x, *_ in series.get(label, [])):
                 label = f"{label} [{g['runs'][0]}]"  # another config at the same x: its own line
-            series.setdefault(label, []).append((g[xkey], 100 * g["top1"], 100 * (g["top1_std"] or 0)))
-        for label, pts in sorted(series.items()):
-            pts.sort()
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
-                        capsize=3, label=label)
+            series.setdefault(label, []).append((g[xkey], 100 * g["top1"], 100 * (g["top1_std"] or 0), g))
+        for label, pts in sorted(series.items(), key=lambda kv: kv[0]):
+            pts.sort(key=lambda p: p[0])
+            bar = ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
+                              linestyle="none", capsize=3, label=label)
+            y_of = {p[0]: p[1] for p in pts}
+            for run in measured_runs([p[0] for p in pts], lambda a, b: joined(a, b, pts[0][3])):
+                if len(run) > 1:
+                    ax.plot(run, [y_of[x] for x in run], color=bar.lines[0].get_color())
         ref_line(ax, model_key)
         if xticks:
             ax.set_xticks(xticks)
@@ -352,10 +377,14 @@ def plots(groups, fp32_ref, out_dir):
         series_plot((model, dataset), gs, "bits",
                     lambda g: f"{g['epochs_per_stage']} epochs/stage, {g['partition']}",
                     "bit-width (bits)", f"{where}: top-1 after INQ against bit-width\n(mean ± std over seeds)",
-                    f"accuracy_vs_bits_{tag}.png", sorted({g["bits"] for g in gs}))
+                    f"accuracy_vs_bits_{tag}.png", lambda a, b, g: b - a == 1, sorted({g["bits"] for g in gs}))
+
+        def epochs_joined(a, b, g):  # no epoch count measured at this width (any partition) lies between
+            return not any(x["bits"] == g["bits"] and a < x["total_epochs"] < b for x in gs)
+
         series_plot((model, dataset), gs, "total_epochs", lambda g: f"{g['bits']} bits, {g['partition']}",
                     "total retraining epochs (epochs)", f"{where}: top-1 after INQ against retraining epochs\n(mean ± std over seeds)",
-                    f"accuracy_vs_epochs_{tag}.png")
+                    f"accuracy_vs_epochs_{tag}.png", epochs_joined)
         bits = sorted({g["bits"] for g in gs}, reverse=True)
         fig, axes = plt.subplots(1, len(bits), figsize=(4.2 * len(bits), 4.2), sharey=True, squeeze=False)
         for ax, b in zip(axes[0], bits):

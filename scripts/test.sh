@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh "$@"
+INQ_WERROR=ON scripts/build.sh "$@"   # warnings are errors in CI, not for users
 cd build
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 1800

@@ -148,6 +148,12 @@ nlohmann::json default_cuda_section() {
   return c.resolved().at("cuda");
 }
 
+std::string batch_description(int64_t per_rank_batch, int world_size) {
+  const int64_t ranks = std::max(1, world_size);
+  return std::to_string(per_rank_batch) + " per rank (global batch " + std::to_string(per_rank_batch * ranks) + " = " +
+         std::to_string(ranks) + (ranks == 1 ? " rank" : " ranks") + " x " + std::to_string(per_rank_batch) + ")";
+}
+
 std::vector<std::string> dataset_names() { return {"fashion_mnist", "synthetic", "imagenet"}; }
 
 TrainSettings read_train_settings(Config& c, bool cuda_ok) {

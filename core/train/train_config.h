@@ -78,6 +78,10 @@ struct TrainSettings {
 
 std::vector<std::string> dataset_names();
 
+// The run header's batch: train.batch_size is per rank, the global batch is that times the ranks;
+// e.g. "32 per rank (global batch 256 = 8 ranks x 32)".
+std::string batch_description(int64_t per_rank_batch, int world_size);
+
 // Reads and validates every key, then Config::check_unused(). Throws ConfigError (or
 // std::invalid_argument) naming the key path. `cuda_ok` decides the default device.
 TrainSettings read_train_settings(Config& config, bool cuda_ok);

@@ -230,7 +230,7 @@ void Trainer::Impl::print_header() const {
     os << " (the cuda section has no effect on the cpu)";
   os << "\n"
      << "data     " << train_set->describe() << " / " << test_set->describe() << "\n"
-     << "train    " << s.epochs << " epochs x " << steps_per_epoch << " steps of " << s.batch_size << ", lr "
+     << "train    " << s.epochs << " epochs x " << steps_per_epoch << " steps of " << batch_description(s.batch_size, comm->world_size()) << ", lr "
      << s.optimizer.lr << " " << s.lr_schedule.type << ", momentum " << s.optimizer.momentum << ", weight decay "
      << s.optimizer.weight_decay << "\n"
      << "run dir  " << dir;

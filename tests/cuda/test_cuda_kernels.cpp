@@ -26,6 +26,7 @@
 #include "core/ref/sgd_ref.h"
 #include "core/ref/softmax_xent_ref.h"
 #include "cuda/batchnorm2d.h"
+#include "cuda/bias.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "cuda/dropout.h"
 #include "cuda/elementwise.h"
@@ -212,6 +213,61 @@ TEST_F(CudaKernels, BatchNormMatchesWithinTolerance) {
   batchnorm_case(stream_, 700, 2, 4, 0, true);   // planes smaller than a block
   batchnorm_case(stream_, 1000, 3, 1, 0, true);  // BatchNorm1d-like
   batchnorm_case(stream_, 5, 2, 3136, 0, true);  // many items per thread
+  // Many slices per channel (images x channels), the last one shorter; float4 and scalar paths.
+  batchnorm_case(stream_, 64, 4, 3136, 0, true);
+  batchnorm_case(stream_, 64, 3, 3136, 1, false);
+  batchnorm_case(stream_, 256, 8, 49, 0, true);  // 7x7 planes of a ResNet's last stage
+}
+
+// The per-channel reductions are spread over slices of images, combined in a fixed order: two runs
+// on the same inputs must agree bit for bit (BatchNorm forward and backward, bias gradient).
+TEST_F(CudaKernels, ChannelReductionsAreBitReproducible) {
+  const int n = 96, c = 6, hw = 784;
+  const size_t total = size_t(n) * c * hw, cs = size_t(c);
+  const Vec x = random_vec(total, 41, -3.f, 3.f), dy = random_vec(total, 42);
+  const Vec gamma = random_vec(cs, 43, 0.5f, 1.5f), beta = random_vec(cs, 44);
+  std::vector<Vec> runs;
+  for (int run = 0; run < 2; ++run) {
+    const Vec zeros(total, 0.f), channel_zeros(cs, 0.f);
+    DeviceArray<float> dx_in(x), ddy(dy), dgam(gamma), dbet(beta), dout(zeros), dmean(channel_zeros),
+        dinv(channel_zeros), ddx(zeros), ddg(channel_zeros), ddb(channel_zeros), dbias(channel_zeros);
+    cuda::batchnorm2d_fwd_train(n, c, hw, dx_in.get(), dgam.get(), dbet.get(), nullptr, nullptr, 0.1f, 1e-5f,
+                                dout.get(), dmean.get(), dinv.get(), stream_);
+    cuda::batchnorm2d_bwd(n, c, hw, dx_in.get(), ddy.get(), dgam.get(), dmean.get(), dinv.get(), ddx.get(), ddg.get(),
+                          ddb.get(), stream_);
+    cuda::bias_bwd(n, c, hw, ddy.get(), dbias.get(), stream_);
+    sync();
+    Vec all;
+    for (const Vec& part : {dout.host(), dmean.host(), dinv.host(), ddx.host(), ddg.host(), ddb.host(), dbias.host()})
+      all.insert(all.end(), part.begin(), part.end());
+    runs.push_back(all);
+  }
+  expect_same_bits(runs[1], runs[0], "second run against the first");
+}
+
+// Bias gradient against a double-precision sum: conv planes (float4 and scalar, many slices) and
+// the linear layer's hw = 1.
+TEST_F(CudaKernels, BiasGradientMatchesDoubleSum) {
+  struct Case {
+    int n, c;
+    int64_t hw;
+    size_t off;
+  };
+  for (const Case& k : {Case{64, 3, 3136, 0}, Case{64, 3, 3136, 1}, Case{4096, 10, 1, 0}, Case{3, 1000, 49, 0}}) {
+    const size_t total = size_t(k.n) * size_t(k.c) * size_t(k.hw);
+    const Vec dy = random_vec(total, 51);
+    Vec want(size_t(k.c));
+    for (size_t ch = 0; ch < size_t(k.c); ++ch) {
+      double acc = 0.0;
+      for (size_t i = 0; i < size_t(k.n); ++i)
+        for (size_t j = 0; j < size_t(k.hw); ++j) acc += dy[(i * size_t(k.c) + ch) * size_t(k.hw) + j];
+      want[ch] = float(acc);
+    }
+    DeviceArray<float> ddy(dy, k.off), db(Vec(size_t(k.c), std::numeric_limits<float>::quiet_NaN()));
+    cuda::bias_bwd(k.n, k.c, k.hw, ddy.get(), db.get(), stream_);
+    sync();
+    expect_close(db.host(), want, desc("bias_bwd n ", k.n, " c ", k.c, " hw ", k.hw, " offset ", k.off));
+  }
 }
 
 std::string describe(const PoolGeom& g) {

@@ -488,7 +488,8 @@ class SlurmArray(unittest.TestCase):
             self.assertIn("#SBATCH --array=0-2%2\n", text)
             self.assertIn("#SBATCH --time=1:00:00\n", text)
             self.assertIn("#SBATCH --gres=gpu:1\n", text)
-            self.assertIn("#SBATCH --signal=B:INT@300\n", text)
+            self.assertIn("#SBATCH --signal=B:TERM@600\n", text)
+            self.assertIn("#SBATCH --ntasks=1\n", text)
             self.assertIn(f"#SBATCH --output={os.path.abspath(root)}/slurm_logs/%A_%a.out", text)
             self.assertNotIn("{{", text)
             for i, pid in enumerate(("bits-5_seed-0", "bits-2_seed-0", "bits-2_seed-1")):
@@ -502,6 +503,66 @@ class SlurmArray(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertEqual(sorted(os.listdir(root)), ["bits-2_seed-0", "slurm_logs"])
             self.assertTrue(os.path.exists(os.path.join(root, "bits-2_seed-0", "model.safetensors")))
+
+
+class ImagenetGrid(unittest.TestCase):
+    """The shipped ImageNet grid as a multi-GPU Slurm array, with this machine's paths (no run needed)."""
+    GRID = os.path.join(SOURCE_DIR, "configs", "sweeps", "imagenet_paper.json")
+
+    def setUp(self):
+        self.cwd = os.getcwd()
+        os.chdir(SOURCE_DIR)  # the grid names configs relative to the repository root
+
+    def tearDown(self):
+        os.chdir(self.cwd)
+
+    def test_slurm_script_runs_each_point_over_a_node_of_gpus(self):
+        with tempfile.TemporaryDirectory(prefix="inq_sweep_imagenet_") as tmp:
+            script = os.path.join(tmp, "array.sbatch")
+            r = run_sweep(self.GRID, "--root", os.path.join(tmp, "root"), "--slurm", script,
+                          "--set", "data.root=/data/imagenet", "--set", "init.weights=/w/{model}.safetensors")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(script) as f:
+                text = f.read()
+            for line in ("#SBATCH --nodes=1", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8",
+                         "#SBATCH --cpus-per-task=8", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@600",
+                         "#SBATCH --array=0-8"):
+                self.assertIn(line + "\n", text)
+            self.assertNotIn("#SBATCH --ntasks=1", text)
+            self.assertIn("--set data.root=/data/imagenet --set 'init.weights=/w/{model}.safetensors' "
+                          "--launch 'srun --mpi=pmix --kill-on-bad-exit=1' --index", text)
+
+    def test_list_shows_the_launched_command_with_the_weights(self):
+        r = run_sweep(self.GRID, "--list", "--only", "net=resnet18-4bit", "--launch", "srun --mpi=pmix",
+                      "--set", "init.weights=/w/r18.safetensors", "--set", "data.root=/d", "--root", "/nonexistent")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cmd = [line.strip() for line in r.stdout.splitlines() if "inq_train" in line]
+        self.assertEqual(len(cmd), 1)
+        self.assertTrue(cmd[0].startswith("srun --mpi=pmix build/bin/inq_train configs/resnet18_4bit.json"), cmd[0])
+        for part in ("--set train.batch_size=32", "--set 'inq.partition=\"magnitude\"'",
+                     "--set 'init.weights=\"/w/r18.safetensors\"'", "--set data.root=/d"):
+            self.assertIn(part, cmd[0])
+
+    def test_weights_per_model(self):
+        r = run_sweep(self.GRID, "--list", "--only", "net=resnet50-5bit,alexnet-5bit",
+                      "--set", "init.weights=/w/{model}.safetensors", "--root", "/nonexistent")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("--set 'init.weights=\"/w/resnet50.safetensors\"'", r.stdout)
+        self.assertIn("--set 'init.weights=\"/w/alexnet.safetensors\"'", r.stdout)
+
+    def test_only_with_an_unknown_label_is_an_error(self):
+        r = run_sweep(self.GRID, "--list", "--only", "net=resnet18-5bit-random")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no value labelled resnet18-5bit-random on axis net", r.stderr)
+        r = run_sweep(self.GRID, "--list", "--only", "net=resnet18-5bit", "--only", "part=random")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("net-resnet18-5bit_part-random", r.stdout)
+        self.assertNotIn("part-magnitude", r.stdout)
+
+    def test_other_keys_are_refused_on_the_command_line(self):
+        r = run_sweep(self.GRID, "--list", "--set", "optimizer.lr=0.1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("init.weights", r.stderr)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,46 @@ class FixtureReport(unittest.TestCase):
         self.assertIn(f"{100 * statistics.fmean(seeds):.2f} ± {100 * statistics.stdev(seeds):.2f} (3)", line)
         self.assertNotIn("interrupted", table)
 
+    def test_table_gives_error_as_the_paper_does(self):
+        _, groups, _ = report.build_report([FIXTURE], self.out, draw=False, log=lambda s: None)
+        with open(os.path.join(self.out, "table.md")) as f:
+            table = f.read()
+        self.assertIn("top-1 / top-5 error %", table)
+        g = next(g for g in groups if g["runs"][0] == "b5_e2_mag_s0")
+        line = next(r for r in table.splitlines() if "| b5_e2_mag_s0 |" in r)
+        self.assertIn(f"| {100 * (1 - g['top1']):.2f} / {100 * (1 - g['top5']):.2f} |", line)
+
+    def test_lines_join_only_neighbouring_measured_points(self):
+        bits = lambda a, b: b - a == 1  # noqa: E731 (the report's rule for the bit-width axis)
+        self.assertEqual(report.measured_runs([5, 2], bits), [[2], [5]])  # 3 and 4 not measured: no line
+        self.assertEqual(report.measured_runs([2, 3, 5, 4], bits), [[2, 3, 4, 5]])
+        self.assertEqual(report.measured_runs([2, 4, 5], bits), [[2], [4, 5]])
+        self.assertEqual(report.measured_runs([], bits), [])
+
+    @unittest.skipUnless(HAVE_MPL, "needs matplotlib")
+    def test_bits_plot_draws_no_line_across_unmeasured_widths(self):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        drawn = []
+        real_plot = plt.Axes.plot
+
+        def recording_plot(ax, *args, **kwargs):
+            if ax.get_xlabel() == "" and len(args) >= 2:
+                drawn.append((ax, list(args[0])))
+            return real_plot(ax, *args, **kwargs)
+
+        plt.Axes.plot = recording_plot
+        try:
+            report.build_report([FIXTURE], self.out, log=lambda s: None)
+        finally:
+            plt.Axes.plot = real_plot
+        # The fixture measures 2 and 5 bits only: the bits plot joins no points; every segment drawn
+        # anywhere joins neighbours only (bits) or stays within one width's epoch counts.
+        bit_segments = [xs for _, xs in drawn if set(xs) <= {2, 3, 4, 5} and len(xs) > 1]
+        self.assertEqual(bit_segments, [])
+        self.assertIn([4, 8], [xs for _, xs in drawn])  # 5 bits at 4 and 8 epochs: measured neighbours, joined
+
     def test_fp32_run_as_reference(self):
         runs, _, _ = report.build_report([FIXTURE], self.out, fp32_dir=os.path.join(FIXTURE, "fp32"), draw=False,
                                          log=lambda s: None)
