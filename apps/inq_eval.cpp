@@ -5,6 +5,9 @@
 //   inq_eval CONFIG [--set key=value]... --input X.safetensors [--dump-logits Y.safetensors] [--json FILE]
 //       runs the model on X's NCHW tensor "input": writes the tensor "logits" [N, classes] to Y and,
 //       when X also holds integer "labels" [N], evaluates on those images instead of the split
+//   --integer M.onnx: instead of the float model, the CPU integer reference of init.weights with the
+//       activation parameters of M.onnx (its inq_export --format onnx --int8 export): int8
+//       activations, weight multiplies as shifts, int32 sums, requantization as M.onnx specifies
 // Exit codes: 0 done, 1 runtime failure, 2 bad input (arguments, config, files).
 #include <algorithm>
 #include <chrono>
@@ -21,6 +24,13 @@
 #include "apps/cli.h"
 #include "core/backend.h"
 #include "core/config.h"
+#ifdef INQ_WITH_ONNX
+#include "core/export/int8_eval.h"
+#else
+namespace inq {
+struct Int8Reference {};  // this build has no ONNX export, hence no --integer
+}  // namespace inq
+#endif
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/models/zoo.h"
@@ -43,10 +53,12 @@ const char* kUsage =
     "  --json FILE         also write the result as JSON\n"
     "  --input X           evaluate the NCHW tensor \"input\" of X instead of the test split (its integer\n"
     "                      tensor \"labels\", when present, gives top-1/top-5 and loss)\n"
-    "  --dump-logits Y     with --input: write the eval-mode logits to Y as the tensor \"logits\"\n";
+    "  --dump-logits Y     with --input: write the eval-mode logits to Y as the tensor \"logits\"\n"
+    "  --integer M.onnx    evaluate the integer reference with the int8 parameters of M.onnx\n"
+    "                      (inq_export --format onnx --int8) instead of the float model\n";
 
 struct Args {
-  std::string config, json, input, dump;
+  std::string config, json, input, dump, integer;
   std::vector<std::string> sets;
 };
 
@@ -57,7 +69,8 @@ struct BadInput : std::runtime_error {
 Args parse_args(int argc, char** argv) {
   const cli::Parser parser("inq_eval", kUsage);
   Args a;
-  cli::ConfigArgs c = parser.parse(argc, argv, {{"--json", &a.json}, {"--input", &a.input}, {"--dump-logits", &a.dump}});
+  cli::ConfigArgs c = parser.parse(argc, argv, {{"--json", &a.json}, {"--input", &a.input}, {"--dump-logits", &a.dump},
+                                                {"--integer", &a.integer}});
   a.config = std::move(c.config);
   a.sets = std::move(c.sets);
   if (a.config.empty()) parser.fail("no config given");
@@ -121,11 +134,15 @@ Input read_input(const std::string& path, const Net& net) {
   return in;
 }
 
-void dump_logits(const std::string& path, Net& net, const Input& in, int64_t batch, const std::string& weights) {
+void dump_logits(const std::string& path, Net& net, const Input& in, int64_t batch, const std::string& weights,
+                 const Int8Reference* integer) {
   const int64_t n = in.shape[0], image = shape_numel(net.input_chw());
   std::vector<float> logits;
   logits.reserve(static_cast<size_t>(n * net.num_classes()));
-  for (int64_t i = 0; i < n; i += batch) {
+#ifdef INQ_WITH_ONNX
+  if (integer) logits = int8_logits(integer->model, in.images.data(), n, batch);
+#endif
+  for (int64_t i = 0; i < n && !integer; i += batch) {
     const int64_t rows = std::min(batch, n - i);
     const std::vector<float> part = eval_logits(net, in.images.data() + i * image, rows);
     logits.insert(logits.end(), part.begin(), part.end());
@@ -143,6 +160,7 @@ int run(const Args& args) {
   std::unique_ptr<Net> net;
   std::shared_ptr<const Dataset> data;
   Input input;
+  std::unique_ptr<Int8Reference> integer;
   try {
     Config config = Config::load(args.config);
     for (const auto& set : args.sets) config.apply_override(set);
@@ -163,6 +181,14 @@ int run(const Args& args) {
     }
     if (!loaded.skipped.empty() || !loaded.ignored.empty())
       std::fprintf(stderr, "inq_eval: warning: %s\n", describe_load(s.init_weights, loaded).c_str());
+    if (!args.integer.empty()) {
+      if (!std::filesystem::is_regular_file(args.integer)) throw BadInput("--integer " + args.integer + ": no such file");
+#ifdef INQ_WITH_ONNX
+      integer = load_int8_reference(s.init_weights, args.integer);
+#else
+      throw BadInput("--integer: this build has no ONNX export (libonnx-dev, libprotobuf-dev)");
+#endif
+    }
     if (args.input.empty()) {
       data = make_data_splits(s.data, s.model).test;
     } else {
@@ -182,7 +208,7 @@ int run(const Args& args) {
 
   try {
     if (!args.dump.empty()) {
-      dump_logits(args.dump, *net, input, s.eval_batch_size, s.init_weights);
+      dump_logits(args.dump, *net, input, s.eval_batch_size, s.init_weights, integer.get());
       std::printf("logits [%lld, %d] of %s written to %s\n", static_cast<long long>(input.shape[0]),
                   net->num_classes(), args.input.c_str(), args.dump.c_str());
     }
@@ -194,19 +220,24 @@ int run(const Args& args) {
     lo.workers = s.data.workers;
     Loader loader(data, lo);
     const auto t0 = std::chrono::steady_clock::now();
+#ifdef INQ_WITH_ONNX
+    const Accumulator acc = integer ? evaluate_int8(integer->model, loader, net->num_classes())
+                                    : evaluate(*net, loader, allocate_eval_buffers(*be, *net, s.eval_batch_size));
+#else
     const Accumulator acc = evaluate(*net, loader, allocate_eval_buffers(*be, *net, s.eval_batch_size));
+#endif
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%s  %s on %s: top1 %.2f%%  top5 %.2f%%  loss %.4f  (%lld images, %.1f s, %s)\n",
                 net->model_name().c_str(), s.init_weights.c_str(), data->describe().c_str(), 100 * acc.top1_rate(),
                 100 * acc.top5_rate(), acc.mean_loss(), static_cast<long long>(acc.samples), seconds,
-                be->description().c_str());
+                integer ? "CPU integer reference" : be->description().c_str());
     if (!args.json.empty()) {
       const nlohmann::json j = {{"model", net->model_name()}, {"weights", s.init_weights},
                                 {"data", data->describe()},   {"samples", acc.samples},
                                 {"top1", acc.top1_rate()},    {"top5", acc.top5_rate()},
                                 {"loss", acc.mean_loss()},    {"top1_correct", acc.top1},
                                 {"top5_correct", acc.top5},   {"loss_sum", acc.loss_sum},
-                                {"seconds", seconds}};
+                                {"seconds", seconds},         {"integer", args.integer}};
       write_file_atomic(args.json, j.dump(2) + "\n");
     }
   } catch (const std::exception& e) {

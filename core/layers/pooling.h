@@ -17,6 +17,10 @@ class MaxPool2d : public Module {
   Shape output_shape(const Shape& in) const override;
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
+  bool ceil_mode() const { return ceil_mode_; }
 
  private:
   PoolGeom geom(const Shape& in) const;
@@ -38,6 +42,11 @@ class AvgPool2d : public Module {
   Shape output_shape(const Shape& in) const override;
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
+  bool ceil_mode() const { return ceil_mode_; }
+  bool count_include_pad() const { return count_include_pad_; }
 
  private:
   PoolGeom geom(const Shape& in) const;
@@ -58,6 +67,8 @@ class AdaptiveAvgPool2d : public Module {
   Shape output_shape(const Shape& in) const override;
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+  int out_h() const { return oh_; }
+  int out_w() const { return ow_; }
 
  private:
   int oh_, ow_;

@@ -49,6 +49,8 @@ class Sequential : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
   size_t size() const { return chain_.size(); }
+  // The modules run, in order, private steps included (read by the ONNX export).
+  const std::vector<Module*>& chain() const { return chain_; }
 
  private:
   std::string type_;

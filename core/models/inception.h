@@ -27,8 +27,10 @@ class Inception : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
 
- private:
   static constexpr int kBranches = 4;
+  Module& branch(int i) const { return *branch_[i]; }  // read by the ONNX export
+
+ private:
   Module* branch_[kBranches];
   int width_[kBranches];
   Tensor y_, dx_;

@@ -19,6 +19,9 @@ class ResidualBlock : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   // The block's output gradient reaches both branches; their input gradients are summed.
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
+  // Read by the ONNX export: the main branch's steps and the shortcut (null: identity).
+  const std::vector<Module*>& main_branch() const { return main_; }
+  Sequential* downsample() const { return downsample_; }
 
  protected:
   // Builders register children in torchvision's order and list the main branch's steps here.
