@@ -66,17 +66,9 @@ std::vector<float> float_forward(const Int8Model& m, const float* x, int64_t n,
         ref::adaptive_avgpool2d_fwd_ref<float>(int(in[0]), int(in[1]), int(in[2]), int(in[3]), 1, 1, a.data(),
                                                y.data());
         break;
-      case QOp::Concat: {
-        const int64_t hw = out[2] * out[3];
-        int64_t offset = 0;
-        for (int v : q.inputs) {
-          const int64_t c = m.values[size_t(v)].shape[1];
-          for (int64_t i = 0; i < n; ++i)
-            std::copy_n(val[size_t(v)].data() + i * c * hw, c * hw, y.data() + (i * out[1] + offset) * hw);
-          offset += c;
-        }
+      case QOp::Concat:
+        concat_channels(m, q, val, out, y);
         break;
-      }
       case QOp::Flatten:
         y = a;
         break;

@@ -17,6 +17,7 @@
 // percentile averaged over batches). Tensors that must share one scale (MaxPool, Flatten: input
 // and output; Concat: all inputs and the output) share one set of parameters.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -74,6 +75,21 @@ struct Int8Model {
   const QParams& qparams(int v) const { return params[size_t(group[size_t(v)])]; }
   int64_t weights_zeroed() const;
 };
+
+// Concatenates the values `q.inputs` along channels into `y` (NCHW, `out` the batched output shape):
+// the same copy in the float forward and the integer reference, whose inputs share one scale.
+template <typename T>
+void concat_channels(const Int8Model& m, const QNode& q, const std::vector<std::vector<T>>& val, const Shape& out,
+                     std::vector<T>& y) {
+  const int64_t hw = out[2] * out[3];
+  int64_t offset = 0;
+  for (int v : q.inputs) {
+    const int64_t c = m.values[size_t(v)].shape[1];
+    for (int64_t i = 0; i < out[0]; ++i)
+      std::copy_n(val[size_t(v)].data() + i * c * hw, c * hw, y.data() + (i * out[1] + offset) * hw);
+    offset += c;
+  }
+}
 
 // Fuses the graph and encodes the weights. Throws std::runtime_error naming the tensors that are
 // not INQ-quantized to sigma = 1, or std::invalid_argument for a graph with no integer form.

@@ -166,17 +166,9 @@ std::vector<int8_t> int8_reference_forward(const Int8Model& m, const float* x, i
       case QOp::AvgPool:
         throw std::invalid_argument("integer reference: " + q.name +
                                     ": AveragePool other than global has no integer form here yet");
-      case QOp::Concat: {  // inputs share the output's parameters: a copy
-        const int64_t hw = out[2] * out[3];
-        int64_t offset = 0;
-        for (int v : q.inputs) {
-          const int64_t c = m.values[size_t(v)].shape[1];
-          for (int64_t i = 0; i < n; ++i)
-            std::copy_n(val[size_t(v)].data() + i * c * hw, c * hw, y.data() + (i * out[1] + offset) * hw);
-          offset += c;
-        }
+      case QOp::Concat:  // inputs share the output's parameters: a copy
+        concat_channels(m, q, val, out, y);
         break;
-      }
       case QOp::Flatten:
         y = a;
         break;
