@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/kill_point.h"
+
 namespace inq {
 
 EvalBuffers allocate_eval_buffers(Backend& be, const Net& net, int64_t rows) {
@@ -31,6 +33,7 @@ Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buf) {
                                   std::to_string(rows) + " rows)");
     if (static_cast<int64_t>(b->images.size()) < n * image || static_cast<int64_t>(b->labels.size()) < n)
       throw std::runtime_error("evaluate: loader returned a batch smaller than its size field");
+    kill_point("evaluate_batch");
     const BatchUploader::DeviceBatch d = buf.batches->upload(*b);
     Context ctx{be, false};
     const Tensor logits = net.forward(ctx, d.images);
@@ -39,6 +42,7 @@ Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buf) {
     be.copy_to_host(host_logits.data(), logits.data(), static_cast<size_t>(n * classes) * sizeof(float));
     acc.add(host_logits.data(), host_loss.data(), b->labels.data(), n, classes);
   }
+  acc.skipped = loader.skipped();
   return acc;
 }
 

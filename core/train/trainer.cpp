@@ -13,6 +13,7 @@
 #include "core/comm/launch_env.h"
 #include "core/inq/inq_state.h"
 #include "core/io/atomic_file.h"
+#include "core/kill_point.h"
 #include "core/models/zoo.h"
 #include "core/rng.h"
 #include "core/train/checkpoint.h"
@@ -440,6 +441,7 @@ void Trainer::Impl::begin_stage(const InqPhase& ph, int64_t epoch) {
   const int64_t before = inq->total_frozen();
   inq->begin_stage(ph.stage, sgd->momentum().data());  // projects the newly frozen, zeroes their momentum
   dp->check_masks_equal(*inq, "after the projection of stage " + std::to_string(ph.stage + 1));
+  kill_point("stage_projected");
   if (s.inq.reset_momentum) sgd->zero_momentum();
   std::string bn;
   if (s.inq.bn_recalibration_batches > 0) {
@@ -530,6 +532,7 @@ TrainSummary Trainer::run_unguarded() {
           stop(sig, epoch, batch, acc, seconds_before);
           return sum;
         }
+        kill_point("stage_boundary");
         t.begin_stage(ph, epoch);
       }
     }
@@ -584,6 +587,7 @@ TrainSummary Trainer::run_unguarded() {
       acc.add(t.host_logits.data(), t.host_loss.data(), b->labels.data(), n, t.classes);
       sum.step_losses.push_back(batch_loss);
       progress.step(batch - 1, n, acc.mean_loss(), lr);
+      kill_point(ph.is_float ? "float_epoch_step" : "train_step");
     }
     progress.end_line();
     reduce_accumulator(*t.comm, acc);  // the epoch's train line covers every rank's images
@@ -611,6 +615,7 @@ TrainSummary Trainer::run_unguarded() {
       metrics.append(er.train);
       metrics.append(er.test);
     }
+    kill_point("epoch_end");
     if ((epoch + 1) % t.s.checkpoint_every == 0 || epoch + 1 == t.s.epochs || stage_end) t.checkpoint(t.state);
     sum.epochs.push_back(er);
     t.log((label.empty() ? "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(t.s.epochs) : label) +
