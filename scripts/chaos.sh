@@ -7,12 +7,14 @@
 # -- each time continued with --resume (or started over when no checkpoint exists yet), until it
 # completes; its model.safetensors must equal the reference byte for byte. Rounds repeat until
 # KILLS kills have landed for the seed.
-#   scripts/chaos.sh [--seeds N] [--kills K] [--bin DIR] [--work DIR] [--keep]
+#   scripts/chaos.sh [--seeds N] [--kills K] [--at "NAME:N NAME:N ..."] [--bin DIR] [--work DIR] [--keep]
 #   defaults: 5 seeds, 20 kills per seed, build/bin, a fresh temporary directory
+#   --at: kill at exactly these points, in this order, in every seed (no random draws); the short
+#         version in ctest uses it so that each hard moment is hit on every run
 # Prints one line per launch and a summary; exit 0 only if every round ended bit-identical.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=5 kills=20 bin=build/bin work="" keep=0
+seeds=5 kills=20 bin=build/bin work="" keep=0 at=()
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) seeds=$2; shift 2 ;;
@@ -20,6 +22,7 @@ while [ $# -gt 0 ]; do
     --bin) bin=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --at) read -r -a at <<< "$2"; kills=${#at[@]}; shift 2 ;;
     *) echo "chaos.sh: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -75,7 +78,9 @@ for ((seed = 1; seed <= seeds; seed++)); do
       launches=$((launches + 1))
       if [ -f "$run/checkpoint.safetensors" ]; then args=(--resume "$run"); else args=("$cfg" --out "$run"); fi
       how="none"
-      if [ $landed -lt "$kills" ]; then
+      if [ ${#at[@]} -gt 0 ]; then
+        [ $landed -lt "$kills" ] && how=${at[$landed]}
+      elif [ $landed -lt "$kills" ]; then
         if [ $((RANDOM % 3)) = 0 ]; then
           how="random:$((RANDOM % ref_ms))ms"
         else
@@ -84,6 +89,7 @@ for ((seed = 1; seed <= seeds; seed++)); do
         fi
       fi
       set +e
+      # The braces with 2>/dev/null keep bash's "Killed" job notices out of the report.
       case $how in
         none) "$train" "${args[@]}" >> "$run.log" 2>&1 ;;
         random:*)
@@ -92,8 +98,8 @@ for ((seed = 1; seed <= seeds; seed++)); do
           ms=${how#random:}; ms=${ms%ms}
           sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
           kill -KILL $pid 2>/dev/null
-          wait $pid ;;
-        *) INQ_KILL_AT=$how "$train" "${args[@]}" >> "$run.log" 2>&1 ;;
+          { wait $pid; } 2>/dev/null ;;
+        *) { INQ_KILL_AT=$how "$train" "${args[@]}" >> "$run.log" 2>&1; } 2>/dev/null ;;
       esac
       rc=$?
       set -e
@@ -110,7 +116,13 @@ for ((seed = 1; seed <= seeds; seed++)); do
         failed=$((failed + 1))
         break
       fi
-      [ "$how" = none ] || echo "seed $seed round $round launch $launches: $how not reached; run completed"
+      if [ "$how" != none ]; then
+        echo "seed $seed round $round launch $launches: $how not reached; run completed"
+        if [ ${#at[@]} -gt 0 ]; then  # an explicit point must be reachable, or the list is wrong
+          echo "chaos.sh: --at point $how was never reached"
+          failed=$((failed + 1))
+        fi
+      fi
       if cmp -s "$ref/model.safetensors" "$run/model.safetensors"; then
         echo "seed $seed round $round: completed after $((launches - 1)) kills and resumes: bit-identical"
       else
