@@ -24,6 +24,7 @@ case $mode in
     # Leak checking is on; UBSan stops at the first finding (-fno-sanitize-recover).
     INQ_WERROR=ON INQ_WITH_CUDA=OFF BUILD_DIR=build-asan scripts/build.sh -DINQ_SANITIZE=address,undefined "$@"
     cd build-asan
+    LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/../tests/sanitizer/lsan.supp:print_suppressions=0} \
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
       ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 3600
@@ -33,6 +34,6 @@ case $mode in
     INQ_WERROR=ON INQ_WITH_CUDA=OFF BUILD_DIR=build-tsan scripts/build.sh -DINQ_SANITIZE=thread "$@"
     cd build-tsan
     OMP_NUM_THREADS=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-      ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 3600 -R "${TSAN_TESTS:-loader|dist_|comm}"
+      ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 3600 -R "${TSAN_TESTS:-Loader|Dist|Comm|BatchUploader|LaunchEnv}"
     ;;
 esac
