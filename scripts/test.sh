@@ -33,7 +33,8 @@ case $mode in
     # One OpenMP thread: libgomp is not instrumented, so its own synchronisation would read as races.
     INQ_WERROR=ON INQ_WITH_CUDA=OFF BUILD_DIR=build-tsan scripts/build.sh -DINQ_SANITIZE=thread "$@"
     cd build-tsan
-    OMP_NUM_THREADS=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+    OMP_NUM_THREADS=1 \
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/../tests/sanitizer/tsan.supp} \
       ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 3600 -R "${TSAN_TESTS:-Loader|Dist|Comm|BatchUploader|LaunchEnv}"
     ;;
 esac
