@@ -57,6 +57,8 @@ const char* kUsage =
     "  --integer M.onnx    evaluate the integer reference with the int8 parameters of M.onnx\n"
     "                      (inq_export --format onnx --int8) instead of the float model\n";
 
+constexpr size_t kShownSkipped = 10;  // skipped paths named in the report
+
 struct Args {
   std::string config, json, input, dump, integer;
   std::vector<std::string> sets;
@@ -227,13 +229,23 @@ int run(const Args& args) {
     const Accumulator acc = evaluate(*net, loader, allocate_eval_buffers(*be, *net, s.eval_batch_size));
 #endif
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s  %s on %s: top1 %.2f%%  top5 %.2f%%  loss %.4f  (%lld images, %.1f s, %s)\n",
+    std::printf("%s  %s on %s: top1 %.2f%%  top5 %.2f%%  loss %.4f  (%lld evaluated, %lld skipped, %.1f s, %s)\n",
                 net->model_name().c_str(), s.init_weights.c_str(), data->describe().c_str(), 100 * acc.top1_rate(),
-                100 * acc.top5_rate(), acc.mean_loss(), static_cast<long long>(acc.samples), seconds,
-                integer ? "CPU integer reference" : be->description().c_str());
+                100 * acc.top5_rate(), acc.mean_loss(), static_cast<long long>(acc.samples),
+                static_cast<long long>(acc.skipped), seconds, integer ? "CPU integer reference" : be->description().c_str());
+    // Unreadable images are left out of the accuracy, never replaced: name the first few.
+    const std::vector<std::string> skipped_paths = data->bad_paths(kShownSkipped);
+    if (acc.skipped > 0) {
+      std::string list;
+      for (const auto& p : skipped_paths) list += "\n  " + p;
+      if (acc.skipped > static_cast<int64_t>(skipped_paths.size())) list += "\n  ...";
+      std::printf("skipped %lld unreadable images:%s\n", static_cast<long long>(acc.skipped), list.c_str());
+    }
     if (!args.json.empty()) {
       const nlohmann::json j = {{"model", net->model_name()}, {"weights", s.init_weights},
                                 {"data", data->describe()},   {"samples", acc.samples},
+                                {"evaluated", acc.samples},   {"skipped", acc.skipped},
+                                {"skipped_paths", skipped_paths},
                                 {"top1", acc.top1_rate()},    {"top5", acc.top5_rate()},
                                 {"loss", acc.mean_loss()},    {"top1_correct", acc.top1},
                                 {"top5_correct", acc.top5},   {"loss_sum", acc.loss_sum},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -155,8 +156,10 @@ void index_list_file(const std::string& root, const std::string& list, ImageInde
     char* end = nullptr;
     const std::string lab = sp == std::string::npos ? "" : line.substr(sp + 1);
     const long v = std::strtol(lab.c_str(), &end, 10);
-    if (sp == std::string::npos || lab.empty() || *end != '\0' || v < 0)
-      throw std::runtime_error(list + ":" + std::to_string(n) + ": expected \"path label\" (label >= 0), got \"" + line + "\"");
+    // A label beyond int32 (strtol saturates at LONG_MAX) would wrap to a negative class.
+    if (sp == std::string::npos || lab.empty() || *end != '\0' || v < 0 || v > std::numeric_limits<int32_t>::max())
+      throw std::runtime_error(list + ":" + std::to_string(n) + ": expected \"path label\" (label in 0.." +
+                               std::to_string(std::numeric_limits<int32_t>::max()) + "), got \"" + line + "\"");
     std::string p = line.substr(0, line.find_last_not_of(" \t", sp) + 1);
     idx.entries.push_back({resolve(root, p), static_cast<int32_t>(v)});
   }

@@ -15,8 +15,10 @@
 // (which accepts the latter, as libjpeg does, printing libjpeg's warning).
 //
 // Bad files (empty, truncated, undecodable, unreadable, not JPEG/PNG by content) are logged once
-// with their path, counted, and replaced by another sample drawn from the sample's rng, so the
-// batch is deterministic; more distinct bad files than max_bad_share of the dataset throws.
+// with their path and counted. Training (skip_bad false) replaces each by another sample drawn
+// from the sample's rng, so the batch is deterministic; evaluation (skip_bad true) skips it
+// (Dataset::get returns kSkippedSample; the loader drops it), so every image counts once. More
+// distinct bad files than max_bad_share of the dataset throws.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -46,6 +48,7 @@ struct ImageNetOptions {
   ImageTransform transform;
   int64_t limit = 0;            // > 0: the first `limit` files (in sorted path order)
   double max_bad_share = 0.001;  // stop when more than this share of the files are bad
+  bool skip_bad = false;        // evaluation: skip bad files (kSkippedSample) instead of replacing them
   bool log_bad = true;          // log each bad file once on stderr
 };
 

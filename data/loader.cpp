@@ -79,6 +79,27 @@ struct Slot {
   int64_t error_at = INT64_MAX;  // lowest failing position in the batch: deterministic report
 };
 
+// Removes the rows labelled kSkippedSample (unreadable evaluation images), keeping the order of
+// the others; returns how many went.
+int64_t drop_skipped(HostBatch& b, int64_t sample_numel) {
+  int64_t kept = 0;
+  for (int64_t i = 0; i < b.size; ++i) {
+    if (b.labels[static_cast<size_t>(i)] == kSkippedSample) continue;
+    if (kept != i) {
+      b.labels[static_cast<size_t>(kept)] = b.labels[static_cast<size_t>(i)];
+      std::copy_n(b.images.begin() + i * sample_numel, sample_numel, b.images.begin() + kept * sample_numel);
+    }
+    ++kept;
+  }
+  const int64_t dropped = b.size - kept;
+  if (dropped) {
+    b.size = kept;
+    b.labels.resize(static_cast<size_t>(kept));
+    b.images.resize(static_cast<size_t>(kept * sample_numel));
+  }
+  return dropped;
+}
+
 }  // namespace
 
 struct Loader::Impl {
@@ -102,6 +123,7 @@ struct Loader::Impl {
   int64_t claim_batch = 0, claim_sample = 0;  // next work to hand out
   int64_t next_batch = 0;                     // next batch for the caller
   bool holding = false;                       // caller holds batch next_batch - 1
+  int64_t skipped = 0;                        // kSkippedSample rows dropped this epoch
   int busy = 0;                               // chunks in flight
   std::atomic<uint64_t> generation{0};
   std::atomic<bool> stop{false};
@@ -301,6 +323,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
     d.claim_sample = 0;
     d.next_batch = first_batch;
     d.holding = false;
+    d.skipped = 0;
     d.started = true;
   }
   d.work_cv.notify_all();
@@ -310,24 +333,32 @@ const HostBatch* Loader::next() {
   Impl& d = *impl_;
   std::unique_lock<std::mutex> lk(d.mu);
   if (!d.started) throw std::logic_error("Loader::next called before start_epoch");
-  if (d.holding) {  // the previous batch's slot can be refilled
-    d.holding = false;
-    d.work_cv.notify_all();
+  for (;;) {
+    if (d.holding) {  // the previous batch's slot can be refilled
+      d.holding = false;
+      d.work_cv.notify_all();
+    }
+    if (d.next_batch >= d.num_batches) return nullptr;
+    const int64_t b = d.next_batch;
+    Slot& slot = d.ring[static_cast<size_t>(b) % d.ring.size()];
+    d.ready_cv.wait(lk, [&] { return slot.index == b && slot.done == slot.batch.size; });
+    if (slot.error) {
+      // The epoch ends here: the caller sees the error once, then nullptr until start_epoch.
+      std::exception_ptr err = slot.error;
+      d.abort_locked(lk);
+      d.next_batch = d.num_batches;
+      std::rethrow_exception(err);
+    }
+    d.holding = true;
+    ++d.next_batch;
+    d.skipped += drop_skipped(slot.batch, d.sample_numel);
+    if (slot.batch.size > 0) return &slot.batch;  // a batch of skipped samples only: on to the next
   }
-  if (d.next_batch >= d.num_batches) return nullptr;
-  const int64_t b = d.next_batch;
-  Slot& slot = d.ring[static_cast<size_t>(b) % d.ring.size()];
-  d.ready_cv.wait(lk, [&] { return slot.index == b && slot.done == slot.batch.size; });
-  if (slot.error) {
-    // The epoch ends here: the caller sees the error once, then nullptr until start_epoch.
-    std::exception_ptr err = slot.error;
-    d.abort_locked(lk);
-    d.next_batch = d.num_batches;
-    std::rethrow_exception(err);
-  }
-  d.holding = true;
-  ++d.next_batch;
-  return &slot.batch;
+}
+
+int64_t Loader::skipped() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return impl_->skipped;
 }
 
 }  // namespace inq

@@ -95,6 +95,9 @@ class Loader {
   // its memory back to the workers: with pinned host memory, an asynchronous device copy from it
   // must have completed before calling again (BatchUploader::next waits for that explicitly).
   const HostBatch* next();
+  // Samples of the current epoch dropped so far because the dataset skipped them
+  // (kSkippedSample: unreadable evaluation images); batches holding them come out shorter.
+  int64_t skipped() const;
 
  private:
   // implementation-defined state (workers, ring, permutation)

@@ -59,6 +59,7 @@ Accumulator evaluate_int8(const Int8Model& m, Loader& loader, int classes) {
     }
     acc.add(logits.data(), losses.data(), b->labels.data(), b->size, classes);
   }
+  acc.skipped = loader.skipped();  // unreadable images are left out, never replaced
   return acc;
 }
 

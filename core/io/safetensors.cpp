@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -343,6 +344,23 @@ std::vector<int64_t> SafeTensorsFile::read_i64(const std::string& name) const {
   return out;
 }
 
+namespace {
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ull, kFnvPrime = 0x100000001b3ull;
+uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * kFnvPrime;
+  return h;
+}
+}  // namespace
+
+uint64_t SafeTensorsFile::data_checksum() const {
+  uint64_t h = kFnvOffset;
+  for (const auto& name : names()) {
+    const SafeTensorInfo& t = tensors_.at(name);
+    h = fnv1a(h, data_ + t.begin, static_cast<size_t>(t.end - t.begin));
+  }
+  return h;
+}
+
 // ---------------------------------------------------------------- writer
 
 namespace {
@@ -365,6 +383,16 @@ size_t new_tensor_bytes(const Items& items, const std::string& name, const std::
   return static_cast<size_t>(bytes);
 }
 
+// No file of ours holds a NaN or an infinity: a diverged run must stop, not save garbage that a
+// later resume or export would take for weights. Names the tensor and the first bad element.
+void check_finite(const std::string& name, const float* data, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(data[i]))
+      throw std::runtime_error("safetensors writer: tensor '" + name + "': element " + std::to_string(i) + " of " +
+                               std::to_string(n) + " is " + (std::isnan(data[i]) ? "NaN" : "infinite") +
+                               "; refusing to write non-finite values");
+}
+
 std::vector<uint8_t> copy_bytes(const void* data, size_t bytes) {
   std::vector<uint8_t> out(bytes);
   if (bytes) std::memcpy(out.data(), data, bytes);
@@ -375,6 +403,7 @@ std::vector<uint8_t> copy_bytes(const void* data, size_t bytes) {
 
 void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* data) {
   const size_t bytes = new_tensor_bytes(items_, name, shape, DType::F32);
+  check_finite(name, data, bytes / sizeof(float));
   items_.push_back(Item{name, DType::F32, shape, copy_bytes(data, bytes)});
 }
 
@@ -386,6 +415,12 @@ void SafeTensorsWriter::add_i64(const std::string& name, const std::vector<int64
 void SafeTensorsWriter::add_u8(const std::string& name, const std::vector<int64_t>& shape, const uint8_t* data) {
   const size_t bytes = new_tensor_bytes(items_, name, shape, DType::U8);
   items_.push_back(Item{name, DType::U8, shape, copy_bytes(data, bytes)});
+}
+
+uint64_t SafeTensorsWriter::data_checksum() const {
+  uint64_t h = kFnvOffset;
+  for (const Item& it : items_) h = fnv1a(h, it.bytes.data(), it.bytes.size());
+  return h;
 }
 
 void SafeTensorsWriter::set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }

@@ -41,6 +41,9 @@ class SafeTensorsFile {
   // Converts F32/F16/BF16/F64/I64/I32/U8 to float.
   std::vector<float> read_f32(const std::string& name) const;
   std::vector<int64_t> read_i64(const std::string& name) const;  // I64/I32/U8 only
+  // FNV-1a (64-bit) over every tensor's bytes in data order: SafeTensorsWriter::data_checksum of
+  // the same tensors. Checkpoints store it to detect damaged data that still parses.
+  uint64_t data_checksum() const;
 
  private:
   void parse(const uint8_t* bytes, uint64_t size);
@@ -54,7 +57,8 @@ class SafeTensorsFile {
 };
 
 // Writer: collects tensors, then writes the file atomically (temp file in the same directory,
-// fsync, rename), so a crash never leaves a half-written file under `path`.
+// fsync, rename), so a crash never leaves a half-written file under `path`. add_f32 refuses NaN
+// and infinite values (std::runtime_error naming the tensor): no written file holds one.
 class SafeTensorsWriter {
  public:
   void add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* data);
@@ -62,6 +66,7 @@ class SafeTensorsWriter {
   void add_u8(const std::string& name, const std::vector<int64_t>& shape, const uint8_t* data);
   void set_metadata(const std::string& key, const std::string& value);
   void write(const std::string& path) const;
+  uint64_t data_checksum() const;  // over the tensors added so far, as SafeTensorsFile's
 
  private:
   struct Item {

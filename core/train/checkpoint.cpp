@@ -6,12 +6,14 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <vector>
 
 #include "core/inq/inq_state.h"
 #include "core/io/safetensors.h"
+#include "core/kill_point.h"
 
 namespace inq {
 namespace {
@@ -19,6 +21,14 @@ namespace {
 constexpr const char* kFormat = "inq-checkpoint-1";
 constexpr const char* kMomentumPrefix = "optimizer.momentum.";
 constexpr const char* kMaskPrefix = "inq_mask/";  // as InqState::save names its masks
+// FNV-1a of the tensor data (hex), so damaged data that still parses is refused on resume.
+constexpr const char* kChecksumKey = "inq.data_fnv1a64";
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -164,6 +174,10 @@ double meta_double(const SafeTensorsFile& file, const std::string& key) {
 
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
                      const std::string& config_json, const InqState* inq) {
+  kill_point("checkpoint_write");
+  for (const double v : {state.train_loss_sum, state.train_seconds})
+    if (!std::isfinite(v))
+      throw std::runtime_error(path + ": refusing to write a checkpoint with a non-finite running training sum");
   const HostFlat h = download(net);
   const std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
   require_finite(path, net, h);
@@ -190,14 +204,38 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
     w.set_metadata("inq.stage", std::to_string(state.inq_stage));
     w.set_metadata("inq.stage_epoch", std::to_string(state.inq_stage_epoch));
   }
+  w.set_metadata(kChecksumKey, hex64(w.data_checksum()));
   w.write(path);
+  kill_point("checkpoint_written");
 }
 
+namespace {
+
+// A checkpoint that does not parse (truncated, overwritten, not safetensors) is refused with the
+// parser's reason; atomic writes make this a damaged disk or a foreign file, never a killed run.
+std::unique_ptr<SafeTensorsFile> open_checkpoint(const std::string& path) {
+  try {
+    return std::make_unique<SafeTensorsFile>(path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot resume from " + path + ": the checkpoint is damaged or not a checkpoint (" +
+                             e.what() + ")");
+  }
+}
+
+}  // namespace
+
 TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json, InqState* inq) {
-  SafeTensorsFile file(path);
+  const std::unique_ptr<SafeTensorsFile> opened = open_checkpoint(path);
+  const SafeTensorsFile& file = *opened;
   auto fmt = file.metadata().find("inq.format");
   if (fmt == file.metadata().end() || fmt->second != kFormat)
     throw std::runtime_error(path + ": not an inq checkpoint (metadata inq.format should be " + kFormat + ")");
+  // Checkpoints written before the checksum existed have none; every later one is checked.
+  auto sum = file.metadata().find(kChecksumKey);
+  if (sum != file.metadata().end() && sum->second != hex64(file.data_checksum()))
+    throw std::runtime_error(path + ": checkpoint is damaged: its tensor data does not match the checksum it was "
+                             "written with (" + kChecksumKey + " " + sum->second + ", data " +
+                             hex64(file.data_checksum()) + "); restore a good copy or start the run afresh");
   std::vector<Expected> expected = net_tensors(net);
   for (const auto& e : net.entries())
     if (!e.is_buffer) expected.push_back({kMomentumPrefix + e.name, e.param->shape});

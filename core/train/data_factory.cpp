@@ -52,6 +52,8 @@ DataSplits make_data_splits(const DataSettings& d, const ModelOptions& m) {
     o.index.train = false;
     o.index.list_file = d.val_list;
     o.transform.train = false;
+    o.skip_bad = true;  // evaluation counts each readable image once and skips the others
+    o.max_bad_share = d.max_bad_share_eval;
     o.limit = d.test_limit;
     test_set = make_imagenet(o);
   } else {

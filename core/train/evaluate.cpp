@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/kill_point.h"
+
 namespace inq {
 
 EvalBuffers allocate_eval_buffers(Backend& be, const Net& net, int64_t rows) {
@@ -28,6 +30,7 @@ Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buf) {
                                   std::to_string(rows) + " rows)");
     if (static_cast<int64_t>(b->images.size()) < n * image || static_cast<int64_t>(b->labels.size()) < n)
       throw std::runtime_error("evaluate: loader returned a batch smaller than its size field");
+    kill_point("evaluate_batch");
     const BatchUploader::DeviceBatch d = buf.batches->upload(*b);
     Context ctx{be, false};
     buf.loss->forward(net.forward(ctx, d.images), d.labels);
@@ -38,6 +41,7 @@ Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buf) {
   acc.loss_sum = sums.loss_sum;
   acc.top1 = sums.top1;
   acc.top5 = sums.top5;
+  acc.skipped = loader.skipped();
   return acc;
 }
 

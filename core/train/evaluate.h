@@ -23,7 +23,8 @@ EvalBuffers allocate_eval_buffers(Backend& be, const Net& net, int64_t rows);
 
 // One pass over the loader's epoch 0 (start_epoch(0) is called here). Returns raw sums, not
 // means (loss_sum is plain cross-entropy, no label smoothing), so that ranks can add theirs up
-// before dividing. The sums stay on the device until the end: one copy back per pass. Throws
+// before dividing. Images the dataset skipped as unreadable are not in the sums; their number is
+// `skipped`. The sums stay on the device until the end: one copy back per pass. Throws
 // std::invalid_argument if a batch exceeds the buffers.
 Accumulator evaluate(Net& net, Loader& loader, const EvalBuffers& buffers);
 

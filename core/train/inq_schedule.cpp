@@ -7,6 +7,7 @@
 
 #include "core/comm/communicator.h"
 #include "core/inq/log2_levels.h"
+#include "core/kill_point.h"
 #include "core/layers/batchnorm2d.h"
 
 namespace inq {
@@ -119,6 +120,7 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
     be.copy_from_host(flat.data(), host.data(), host.size() * sizeof(float));
     Context ctx{be, true, seed + uint64_t(k)};
     ctx.sync_batchnorm = sync_batchnorm;
+    kill_point("bn_reestimate");
     net.forward(ctx, upload(*b));
     if (sync_batchnorm) sync_batchnorm->wait_all_reduces();  // bounded, unlike the copy's wait
     be.copy_to_host(host.data(), flat.data(), host.size() * sizeof(float));

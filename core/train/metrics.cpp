@@ -46,6 +46,10 @@ std::string metrics_json_line(const MetricsRecord& r) {
   j["seconds"] = r.seconds;
   j["lr"] = r.lr;
   j["images_per_second"] = r.images_per_second;
+  if (r.evaluated >= 0) {
+    j["evaluated"] = r.evaluated;
+    j["skipped"] = r.skipped;
+  }
   if (r.inq) {
     j["stage"] = r.stage;
     j["portion"] = r.portion;
@@ -59,7 +63,7 @@ void MetricsWriter::append(const MetricsRecord& r) const {
   if (!f) throw std::runtime_error("cannot open " + path_ + " for appending: " + std::strerror(errno));
   f << metrics_json_line(r) << '\n';
   f.flush();
-  if (!f) throw std::runtime_error("cannot write " + path_);
+  if (!f) throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno) + " (errno " + std::to_string(errno) + ")");
 }
 
 void MetricsWriter::truncate_after(int64_t completed_epochs) const {
@@ -70,6 +74,10 @@ void MetricsWriter::truncate_after(int64_t completed_epochs) const {
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {  // a line torn by a kill or a full disk
+      dropped = true;
+      continue;
+    }
     if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
         j["epoch"].get<int64_t>() > completed_epochs) {
       dropped = true;

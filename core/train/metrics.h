@@ -15,6 +15,7 @@ int64_t topk_correct(const float* logits, const int32_t* labels, int64_t n, int 
 struct Accumulator {
   double loss_sum = 0.0;
   int64_t top1 = 0, top5 = 0, samples = 0;
+  int64_t skipped = 0;  // evaluation: unreadable images left out (not in `samples`)
   void add(const float* logits, const float* losses, const int32_t* labels, int64_t n, int classes);
   double mean_loss() const { return samples ? loss_sum / static_cast<double>(samples) : 0.0; }
   double top1_rate() const { return samples ? static_cast<double>(top1) / static_cast<double>(samples) : 0.0; }
@@ -29,6 +30,8 @@ struct MetricsRecord {
   double seconds = 0;                   // wall time of the epoch's training or of the evaluation
   double lr = 0;                        // lr of the epoch's last step
   double images_per_second = 0;
+  // Test records: images evaluated and images skipped as unreadable; written when evaluated >= 0.
+  int64_t evaluated = -1, skipped = 0;
   // INQ runs only (written when `inq` is set): the stage (0-based; -1 for the reference evaluation
   // of the pretrained weights, the number of stages for the float epochs), its accumulated portion,
   // and whether this test record closes its stage.

@@ -40,7 +40,7 @@ void reject_if_present(Config& c, const std::string& key, const std::string& dat
 
 const char* const kImageNetKeys[] = {"data.train_list", "data.val_list",  "data.val_labels",   "data.devkit_wnids",
                                      "data.eval_resize", "data.min_scale", "data.reduced_decode", "data.max_bad_share",
-                                     "data.region_decode"};
+                                     "data.max_bad_share_eval", "data.region_decode"};
 
 void reject_imagenet_keys(Config& c, const std::string& dataset) {
   for (const char* k : kImageNetKeys) reject_if_present(c, k, dataset);
@@ -66,6 +66,9 @@ void read_imagenet(Config& c, TrainSettings& s) {
   d.max_bad_share = c.get_double("data.max_bad_share", d.max_bad_share);
   if (!(d.max_bad_share >= 0 && d.max_bad_share <= 1))
     throw ConfigError("data.max_bad_share: must be in [0, 1] (got " + std::to_string(d.max_bad_share) + ")");
+  d.max_bad_share_eval = c.get_double("data.max_bad_share_eval", d.max_bad_share_eval);
+  if (!(d.max_bad_share_eval >= 0 && d.max_bad_share_eval <= 1))
+    throw ConfigError("data.max_bad_share_eval: must be in [0, 1] (got " + std::to_string(d.max_bad_share_eval) + ")");
 }
 
 void read_data(Config& c, TrainSettings& s) {

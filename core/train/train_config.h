@@ -33,7 +33,8 @@ struct DataSettings {
   double min_scale = 0.08;           // RandomResizedCrop's smallest area share
   bool reduced_decode = true;        // JPEG DCT-domain downscaling when the crop allows it
   bool region_decode = true;         // JPEGs through libjpeg directly, training ones only in the crop box
-  double max_bad_share = 0.001;      // stop when more of the files are unreadable
+  double max_bad_share = 0.001;      // training: stop when more of the files are unreadable (each replaced)
+  double max_bad_share_eval = 0.001;  // evaluation: the same bound; each unreadable file is skipped
 };
 
 // Data-parallel runs (section `distributed`; ranks come from the launcher, core/comm/launch_env.h).

@@ -13,6 +13,7 @@
 #include "core/comm/launch_env.h"
 #include "core/inq/inq_state.h"
 #include "core/io/atomic_file.h"
+#include "core/kill_point.h"
 #include "core/models/zoo.h"
 #include "core/rng.h"
 #include "core/train/checkpoint.h"
@@ -100,15 +101,16 @@ void request_stop(int signal_number) { g_stop_signal = signal_number; }
 int stop_requested() { return g_stop_signal; }
 void clear_stop_request() { g_stop_signal = 0; }
 
-// Adds the sums of every rank (loss, top-1, top-5, samples) into `acc` on every rank.
+// Adds the sums of every rank (loss, top-1, top-5, samples, skipped) into `acc` on every rank.
 void reduce_accumulator(Communicator& comm, Accumulator& acc) {
   if (comm.world_size() == 1) return;
-  double v[4] = {acc.loss_sum, double(acc.top1), double(acc.top5), double(acc.samples)};
-  comm.host_all_reduce_sum(v, 4);
+  double v[5] = {acc.loss_sum, double(acc.top1), double(acc.top5), double(acc.samples), double(acc.skipped)};
+  comm.host_all_reduce_sum(v, 5);
   acc.loss_sum = v[0];
   acc.top1 = static_cast<int64_t>(v[1]);
   acc.top5 = static_cast<int64_t>(v[2]);
   acc.samples = static_cast<int64_t>(v[3]);
+  acc.skipped = static_cast<int64_t>(v[4]);
 }
 
 struct Trainer::Impl {
@@ -294,6 +296,8 @@ MetricsRecord Trainer::Impl::evaluate(int64_t epoch) {
   r.loss = acc.mean_loss();
   r.top1 = acc.top1_rate();
   r.top5 = acc.top5_rate();
+  r.evaluated = acc.samples;  // unreadable test images are skipped, not replaced
+  r.skipped = acc.skipped;
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.images_per_second = r.seconds > 0 ? static_cast<double>(acc.samples) / r.seconds : 0.0;
   return r;
@@ -455,6 +459,7 @@ void Trainer::Impl::begin_stage(const InqPhase& ph, int64_t epoch) {
   const int64_t before = inq->total_frozen();
   inq->begin_stage(ph.stage, sgd->momentum().data());  // projects the newly frozen, zeroes their momentum
   dp->check_masks_equal(*inq, "after the projection of stage " + std::to_string(ph.stage + 1));
+  kill_point("stage_projected");
   if (s.inq.reset_momentum) sgd->zero_momentum();
   std::string bn;
   if (s.inq.bn_recalibration_batches > 0) {
@@ -575,6 +580,7 @@ TrainSummary Trainer::run_unguarded() {
           stop(sig, epoch, batch, acc, seconds_before);
           return sum;
         }
+        kill_point("stage_boundary");
         t.begin_stage(ph, epoch);
       }
     }
@@ -604,6 +610,7 @@ TrainSummary Trainer::run_unguarded() {
       t.loss->request_sums();
       pending.push_back({batch, t.state.global_step, n, lr});
       if (pending.size() == 2) take_oldest(epoch, acc);  // the previous step's, done by now or soon
+      kill_point(ph.is_float ? "float_epoch_step" : "train_step");
     }
     take_all(epoch, acc);
     progress.end_line();
@@ -632,6 +639,7 @@ TrainSummary Trainer::run_unguarded() {
       metrics.append(er.train);
       metrics.append(er.test);
     }
+    kill_point("epoch_end");
     if ((epoch + 1) % t.s.checkpoint_every == 0 || epoch + 1 == t.s.epochs || stage_end) t.checkpoint(t.state);
     sum.epochs.push_back(er);
     t.log((label.empty() ? "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(t.s.epochs) : label) +
@@ -642,7 +650,7 @@ TrainSummary Trainer::run_unguarded() {
     if (const int64_t bad = t.train_set->bad_samples() + t.test_set->bad_samples())
       t.log("bad files so far: " + std::to_string(bad) + " (" + std::to_string(t.train_set->bad_samples()) +
             " training, " + std::to_string(t.test_set->bad_samples()) +
-            " test), each logged once and replaced by another sample");
+            " test), each logged once; training replaces them, evaluation leaves them out");
     if (stage_end) {
       t.log((ph.is_float ? std::string("float epochs") : "stage " + std::to_string(ph.stage + 1) + "/" +
                                                             std::to_string(t.plan->num_stages())) +

@@ -1,4 +1,5 @@
 // OpenCV decoding and transforms of data/imagenet.h; compiled only with INQ_WITH_OPENCV.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -116,6 +117,16 @@ class ImageNetDataset final : public Dataset {
            " images, " + idx_.layout + ")";
   }
   int64_t bad_samples() const override { return bad_count_.load(); }
+  std::vector<std::string> bad_paths(size_t max) const override {
+    std::vector<std::string> out;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (const auto& kv : bad_) out.push_back(idx_.entries[static_cast<size_t>(kv.first)].path);
+    }
+    std::sort(out.begin(), out.end());
+    if (out.size() > max) out.resize(max);
+    return out;
+  }
 
   int32_t get(int64_t i, float* out, Rng& rng) const override {
     int64_t j = i;
@@ -132,6 +143,7 @@ class ImageNetDataset final : public Dataset {
         }
         record_bad(j, why);
       }
+      if (o_.skip_bad) return kSkippedSample;
       // The replacement comes from the sample's own rng: the batch stays a function of the seed.
       if (attempt == 100)
         throw std::runtime_error("imagenet: sample " + std::to_string(i) + " and 100 replacements are all bad files");
@@ -152,11 +164,15 @@ class ImageNetDataset final : public Dataset {
       std::lock_guard<std::mutex> lk(mu_);
       if (!bad_.emplace(j, why).second) return;
       count = bad_count_.fetch_add(1) + 1;
-      if (o_.log_bad) std::fprintf(stderr, "imagenet: bad file %s: %s (replaced by another sample)\n", path.c_str(), why.c_str());
+      if (o_.log_bad)
+        std::fprintf(stderr, "imagenet: bad file %s: %s (%s)\n", path.c_str(), why.c_str(),
+                     o_.skip_bad ? "skipped" : "replaced by another sample");
     }
     if (static_cast<double>(count) > o_.max_bad_share * static_cast<double>(size()))
       throw std::runtime_error("imagenet: " + std::to_string(count) + " of " + std::to_string(size()) +
-                               " files are bad, more than data.max_bad_share = " + std::to_string(o_.max_bad_share) +
+                               " files are bad, more than " +
+                               (o_.skip_bad ? "data.max_bad_share_eval = " : "data.max_bad_share = ") +
+                               std::to_string(o_.max_bad_share) +
                                " of them; the latest: " + path + ": " + why);
   }
 
