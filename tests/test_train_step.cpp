@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -187,10 +188,17 @@ void expect_finite_checkpoint(const fs::path& path, const std::string& epoch) {
 // host reads a step's loss one step later), before anything was checkpointed.
 TEST(TrainStepDivergence, NonFiniteLossStopsTheRunNamingItsStep) {
   const fs::path dir = test::make_temp_dir("inq_diverge_");
-  const std::vector<float> nan_bias(10, std::numeric_limits<float>::quiet_NaN());
+  // No writer of ours writes a NaN: write ones, then turn the tensor's bytes (the file's tail) into NaNs.
+  const std::vector<float> ones(10, 1.0f), nan_bias(10, std::numeric_limits<float>::quiet_NaN());
   SafeTensorsWriter w;
-  w.add_f32("fc.bias", {10}, nan_bias.data());
-  w.write((dir / "nan_bias.safetensors").string());
+  w.add_f32("fc.bias", {10}, ones.data());
+  const std::string path = (dir / "nan_bias.safetensors").string();
+  w.write(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-std::streamoff(sizeof(float) * nan_bias.size()), std::ios::end);
+    f.write(reinterpret_cast<const char*>(nan_bias.data()), std::streamsize(sizeof(float) * nan_bias.size()));
+  }
   nlohmann::json cfg = tiny_run(0.01, 0.1);
   cfg["init"] = {{"weights", (dir / "nan_bias.safetensors").string()}, {"partial", true}};
   const std::string what = diverge(cfg, dir / "run");
