@@ -28,6 +28,8 @@
 namespace inq {
 namespace {
 
+using test::error_of;
+
 namespace fs = std::filesystem;
 
 // Runs `f` in a forked child with INQ_KILL_AT=kill_at; returns the signal that ended it (0: it
@@ -47,15 +49,6 @@ int run_child(const std::string& kill_at, const std::function<void()>& f, int* e
   waitpid(pid, &status, 0);
   if (exit_status) *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(KillPoint, KillsOnTheNthPassOfItsNameOnly) {

@@ -29,6 +29,8 @@
 namespace inq {
 namespace {
 
+using test::error_of;
+
 namespace fs = std::filesystem;
 
 std::unique_ptr<Net> resnet8(CpuBackend& be, int classes, uint64_t seed) {
@@ -40,15 +42,6 @@ std::unique_ptr<Net> resnet8(CpuBackend& be, int classes, uint64_t seed) {
   auto net = make_model(o);
   net->materialize(be, seed);
   return net;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -16,6 +17,16 @@
 #include <vector>
 
 namespace inq::test {
+
+// What `f` throws (any std::exception's message), or "no error".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
 
 // The exit code in a wait status from std::system or pclose; 1000 + the signal that ended it; -1: never ran.
 inline int exit_code(int status) {

@@ -67,6 +67,17 @@ struct DnnlBackend::Impl {
     }
     return 0;
   }
+  // Where BatchNorm runs: the channel block of the inputs' common format (stored in *f), or 0 with
+  // the inputs made flat (also when that format is blocked some other way). `out` is overwritten.
+  int batchnorm_block(std::initializer_list<const void*> in, const void* out, size_t b,
+                      std::optional<memory::desc>* f) {
+    *f = unify(in, b);
+    const int block = *f ? channel_block(**f) : 0;
+    if (*f && !block)
+      for (const void* p : in) layouts->plain(p, b);
+    layouts->overwrite(out, b);
+    return block;
+  }
 };
 
 // oneDNN (built with OpenMP) runs on the OpenMP team whose size CpuBackend set: one team for every op.
@@ -151,12 +162,8 @@ void DnnlBackend::linear_bwd_impl(int n, int in, int out, const float* x, const 
 void DnnlBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
                                         float* running_mean, float* running_var, float momentum, float eps, float* y,
                                         float* save_mean, float* save_invstd) {
-  const size_t b = impl_->bytes(int64_t(n) * c * hw);
-  const std::optional<memory::desc> f = impl_->unify({x}, b);
-  const int block = f ? Impl::channel_block(*f) : 0;
-  if (f && !block) impl_->layouts->plain(x, b);
-  impl_->layouts->overwrite(y, b);
-  if (block) {
+  std::optional<memory::desc> f;
+  if (const int block = impl_->batchnorm_block({x}, y, impl_->bytes(int64_t(n) * c * hw), &f)) {
     fast::batchnorm2d_fwd_train_blocked({n, c, hw, block}, x, gamma, beta, running_mean, running_var, momentum, eps,
                                         y, save_mean, save_invstd, impl_->bn_work);
     impl_->layouts->set(y, *f);
@@ -167,12 +174,8 @@ void DnnlBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* 
 }
 void DnnlBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
                                        const float* running_mean, const float* running_var, float eps, float* y) {
-  const size_t b = impl_->bytes(int64_t(n) * c * hw);
-  const std::optional<memory::desc> f = impl_->unify({x}, b);
-  const int block = f ? Impl::channel_block(*f) : 0;
-  if (f && !block) impl_->layouts->plain(x, b);
-  impl_->layouts->overwrite(y, b);
-  if (block) {
+  std::optional<memory::desc> f;
+  if (const int block = impl_->batchnorm_block({x}, y, impl_->bytes(int64_t(n) * c * hw), &f)) {
     fast::batchnorm2d_fwd_eval_blocked({n, c, hw, block}, x, gamma, beta, running_mean, running_var, eps, y);
     impl_->layouts->set(y, *f);
   } else {
@@ -182,15 +185,8 @@ void DnnlBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x
 void DnnlBackend::batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
                                   const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                                   float* dbeta) {
-  const size_t b = impl_->bytes(int64_t(n) * c * hw);
-  const std::optional<memory::desc> f = impl_->unify({x, dy}, b);
-  const int block = f ? Impl::channel_block(*f) : 0;
-  if (f && !block) {
-    impl_->layouts->plain(x, b);
-    impl_->layouts->plain(dy, b);
-  }
-  impl_->layouts->overwrite(dx, b);
-  if (block) {
+  std::optional<memory::desc> f;
+  if (const int block = impl_->batchnorm_block({x, dy}, dx, impl_->bytes(int64_t(n) * c * hw), &f)) {
     fast::batchnorm2d_bwd_blocked({n, c, hw, block}, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
                                   impl_->bn_work);
     impl_->layouts->set(dx, *f);
