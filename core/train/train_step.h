@@ -8,6 +8,7 @@
 #include "core/layers/softmax_cross_entropy.h"
 #include "core/net.h"
 #include "core/train/optimizer.h"
+#include "core/train/weight_transform.h"
 
 namespace inq {
 
@@ -20,6 +21,7 @@ struct TrainStepParts {
   Sgd& sgd;
   DataParallel* data_parallel = nullptr;   // null: one process, no gradient all-reduce
   Communicator* sync_batchnorm = nullptr;  // synchronised BatchNorm over these ranks; null: per rank
+  WeightTransform* transform = nullptr;    // forward/backward on T(W), SGD on the latent W; null: none
 };
 
 struct StepInput {

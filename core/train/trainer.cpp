@@ -133,6 +133,9 @@ struct Trainer::Impl {
   std::unique_ptr<LrSchedule> schedule;  // FP32 runs
   std::unique_ptr<InqState> inq;         // INQ runs: mask and levels
   std::unique_ptr<InqPlan> plan;         // INQ runs: stages and their lr schedules
+  // Training through a weight transform (baseline quantisers, pruning with splicing); null: none.
+  // Checkpoints hold the latent weights, evaluation and the written model the transformed ones.
+  std::unique_ptr<WeightTransform> transform;
   bool fresh = true;                     // not resumed: the reference evaluation is due
   Rng rng;  // per-step dropout seeds; saved in checkpoints
   TrainState state;
@@ -287,6 +290,7 @@ MetricsRecord Trainer::Impl::evaluate(int64_t epoch) {
   const auto t0 = Clock::now();
   // The training buffers serve evaluation too (sized for max(batch_size, eval_batch_size)).
   dp->broadcast_buffers();  // rank 0's BatchNorm statistics on every rank, as PyTorch DDP does
+  const TransformedWeights transformed(transform.get(), *net);
   Accumulator acc = inq::evaluate(*net, *test_loader, EvalBuffers{batches, eval_loss});
   reduce_accumulator(*comm, acc);  // every rank evaluated its shard of the test set
   MetricsRecord r;
@@ -563,7 +567,7 @@ TrainSummary Trainer::run_unguarded() {
     sum.epochs_done = epoch;
     sum.global_step = t.state.global_step;
   };
-  const TrainStepParts parts{*t.net, *t.loss, *t.sgd, t.dp.get(), t.sync_batchnorm()};
+  const TrainStepParts parts{*t.net, *t.loss, *t.sgd, t.dp.get(), t.sync_batchnorm(), t.transform.get()};
 
   for (int64_t epoch = t.state.epoch; epoch < t.s.epochs; ++epoch) {
     Accumulator acc{t.state.train_loss_sum, t.state.train_top1, t.state.train_top5, t.state.train_samples};
@@ -667,6 +671,7 @@ TrainSummary Trainer::run_unguarded() {
                 " tensors, all in their level sets, " + percent(q.zeros, q.weights) + " zeros";
   }
   t.dp->broadcast_buffers();
+  if (t.transform) t.transform->apply(*t.net);  // the model is T(W); the latent W stay in the checkpoint
   if (t.root) {
     try {
       save_model(t.path("model.safetensors"), *t.net, t.inq.get());
