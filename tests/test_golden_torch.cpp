@@ -32,6 +32,7 @@
 #include "core/backend.h"
 #include "core/cpu_backend.h"
 #include "core/io/safetensors.h"
+#include "core/layers/softmax_cross_entropy.h"
 #include "core/models/zoo.h"
 #include "tests/test_util.h"
 
@@ -152,15 +153,13 @@ void GoldenTorch::run(const std::string& model) {
   Context train{be_};
   const Tensor logits = net->forward(train, xt);
   expect_close(f, to_host(be_, logits), "train_logits", &tally);
-  Tensor probs = empty(be_, {n, o.num_classes}), loss = empty(be_, {n}), dlogits = empty(be_, {n, o.num_classes});
-  const auto* labels_dev = static_cast<const int32_t*>(lab->data());
-  be_.softmax_xent_fwd(n, o.num_classes, logits.data(), labels_dev, 0.0f, probs.data(), loss.data());
+  SoftmaxCrossEntropy loss(be_, n, o.num_classes, 0.0);
+  loss.forward(logits, static_cast<const int32_t*>(lab->data()));
   double mean = 0;
-  for (float v : to_host(be_, loss)) mean += v / n;
+  for (float v : to_host(be_, loss.losses())) mean += v / n;
   expect_close(f, {float(mean)}, "loss", &tally);
 
-  be_.softmax_xent_bwd(n, o.num_classes, probs.data(), labels_dev, 0.0f, dlogits.data());
-  net->backward(train, dlogits);
+  net->backward(train, loss.backward());
   int grads = 0, buffers = 0;
   for (const auto& e : net->entries()) {
     if (e.is_buffer) {

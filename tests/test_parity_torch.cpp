@@ -26,6 +26,7 @@
 #include "core/cpu_backend.h"
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
+#include "core/layers/softmax_cross_entropy.h"
 #include "core/models/zoo.h"
 #include "core/train/checkpoint.h"
 #include "core/train/optimizer.h"
@@ -208,13 +209,12 @@ TEST_F(ParityTorch, ResNet18SgdStep) {
 
   Context ctx{be};
   const Tensor logits = net->forward(ctx, to_backend(be, x.data(), {n, 3, o.image_size, o.image_size}));
-  Tensor probs = empty(be, {n, o.num_classes}), loss = empty(be, {n}), dlogits = empty(be, {n, o.num_classes});
-  be.softmax_xent_fwd(n, o.num_classes, logits.data(), lab_dev, 0.0f, probs.data(), loss.data());
+  SoftmaxCrossEntropy loss(be, n, o.num_classes, 0.0);
+  loss.forward(logits, lab_dev);
   double mean = 0;
-  for (float v : to_host(be, loss)) mean += double(v) / n;
+  for (float v : to_host(be, loss.losses())) mean += double(v) / n;
   expect_match({float(mean)}, ref.read_f32("loss"), "loss");
-  be.softmax_xent_bwd(n, o.num_classes, probs.data(), lab_dev, 0.0f, dlogits.data());
-  net->backward(ctx, dlogits);
+  net->backward(ctx, loss.backward());
   sgd.step(std::stod(meta.at("lr")));
 
   const std::vector<float> momentum = to_host(be, sgd.momentum());
