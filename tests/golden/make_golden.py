@@ -87,15 +87,18 @@ def fnv1a64(text):
     return h
 
 
-def portable_uniform(name, n):
+def portable_uniform(name, n, chunk=1 << 22):
     """n values in [0, 1), multiples of 2^-24: splitmix64 over (FNV-1a of the name, element index)."""
-    i = np.arange(1, n + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = np.uint64(fnv1a64(name)) + i * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(40)).astype(np.float64) * 2.0 ** -24
+    seed, out = np.uint64(fnv1a64(name)), np.empty(n, dtype=np.float64)
+    for start in range(0, n, chunk):  # in pieces: VGG's largest tensor has 103 M elements
+        i = np.arange(start + 1, min(n, start + chunk) + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            z = seed + i * np.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        out[start:start + len(i)] = (z >> np.uint64(40)).astype(np.float64) * 2.0 ** -24
+    return out
 
 
 def portable_range(name, shape, weight_shift=0):
