@@ -159,10 +159,18 @@ TEST_P(BackendParity, Convolution) {
     EXPECT_PARITY(d.down(pdx, nx), dx_ref, kDot, "conv2d_bwd_data");
     EXPECT_PARITY(d.down(pdw, nw), dw_ref, kDot, "conv2d_bwd_filter dw");
     EXPECT_PARITY(d.down(pdb, size_t(g.k)), db_ref, kDot, "conv2d_bwd_filter db");
+    // Without a bias: no bias added, no bias gradient asked for.
+    ref::conv2d_fwd_ref<double>(g, xd.data(), wd.data(), nullptr, y_ref.data());
+    ref::conv2d_bwd_filter_ref<double>(g, xd.data(), dyd.data(), dw_ref.data(), nullptr);
+    be().conv2d_fwd(g, px, pw, nullptr, py);
+    be().conv2d_bwd_filter(g, px, pdy, pdw, nullptr);
+    EXPECT_PARITY(d.down(py, ny), y_ref, kDot, "conv2d_fwd without bias");
+    EXPECT_PARITY(d.down(pdw, nw), dw_ref, kDot, "conv2d_bwd_filter without bias");
   }
 }
 
-// ---- BatchNorm: training forward (with running statistics), inference forward, backward
+// ---- BatchNorm: training forward (with running statistics), inference forward, backward, and
+// the split of synchronised BatchNorm
 
 struct BnCase {
   int n, c, hw;
@@ -236,6 +244,64 @@ TEST_P(BackendParity, BatchNorm) {
     EXPECT_PARITY(d.down(bwd.dx, len), dx_ref, kCancel, "batchnorm2d_bwd dx");
     EXPECT_PARITY(d.down(bwd.dgamma, C), dg_ref, kDot, "batchnorm2d_bwd dgamma");
     EXPECT_PARITY(d.down(bwd.dbeta, C), db_ref, kDot, "batchnorm2d_bwd dbeta");
+
+    // The split that synchronised BatchNorm uses, as one rank: mean, variance about it, finish
+    // (count >= 2), then the backward sums and dx from them.
+    const int64_t count = int64_t(k.n) * k.hw;
+    if (count < 2) continue;
+    DVec mean2_ref(C), var2_ref(C), invstd2_ref(C), rm2_ref = to_double(rm), rv2_ref = to_double(rv), s1_ref(C),
+        s2_ref(C), dx2_ref(len);
+    ref::batchnorm2d_fwd_mean_ref<double>(k.n, k.c, k.hw, xd.data(), mean2_ref.data());
+    ref::batchnorm2d_fwd_var_ref<double>(k.n, k.c, k.hw, xd.data(), mean2_ref.data(), var2_ref.data());
+    ref::batchnorm2d_fwd_finish_ref<double>(k.c, count, mean2_ref.data(), var2_ref.data(), momentum, eps,
+                                            rm2_ref.data(), rv2_ref.data(), invstd2_ref.data());
+    ref::batchnorm2d_bwd_sums_ref<double>(k.n, k.c, k.hw, xd.data(), dyd.data(), mean_ref.data(), invstd_ref.data(),
+                                          s1_ref.data(), s2_ref.data());
+    ref::batchnorm2d_bwd_dx_ref<double>(k.n, k.c, k.hw, xd.data(), dyd.data(), gd.data(), mean_ref.data(),
+                                        invstd_ref.data(), s1_ref.data(), s2_ref.data(), dx2_ref.data());
+    float *mean = d.zeros(C), *var = d.zeros(C);
+    be().batchnorm2d_fwd_mean(k.n, k.c, k.hw, train.x, mean);
+    be().batchnorm2d_fwd_var(k.n, k.c, k.hw, train.x, mean, var);
+    EXPECT_PARITY(d.down(mean, C), mean2_ref, kDot, "batchnorm2d_fwd_mean");
+    EXPECT_PARITY(d.down(var, C), var2_ref, kDot, "batchnorm2d_fwd_var");
+    BatchNormFwdFinishArgs finish;
+    finish.c = k.c;
+    finish.count = count;
+    finish.mean = mean;
+    finish.var = var;
+    finish.momentum = momentum;
+    finish.eps = eps;
+    finish.running_mean = d.up(rm);
+    finish.running_var = d.up(rv);
+    finish.save_invstd = d.zeros(C);
+    be().batchnorm2d_fwd_finish(finish);
+    EXPECT_PARITY(d.down(finish.save_invstd, C), invstd2_ref, kDot, "batchnorm2d_fwd_finish save_invstd");
+    EXPECT_PARITY(d.down(finish.running_mean, C), rm2_ref, kDot, "batchnorm2d_fwd_finish running_mean");
+    EXPECT_PARITY(d.down(finish.running_var, C), rv2_ref, kDot, "batchnorm2d_fwd_finish running_var");
+    BatchNormBwdSumsArgs sums;
+    sums.shape = train.shape;
+    sums.x = train.x;
+    sums.dy = bwd.dy;
+    sums.save_mean = bwd.save_mean;
+    sums.save_invstd = bwd.save_invstd;
+    sums.sum_dy = d.zeros(C);
+    sums.sum_dy_xhat = d.zeros(C);
+    be().batchnorm2d_bwd_sums(sums);
+    EXPECT_PARITY(d.down(sums.sum_dy, C), s1_ref, kDot, "batchnorm2d_bwd_sums sum_dy");
+    EXPECT_PARITY(d.down(sums.sum_dy_xhat, C), s2_ref, kDot, "batchnorm2d_bwd_sums sum_dy_xhat");
+    // dx from the double reference's sums (rounded), so only this op is measured.
+    BatchNormBwdDxArgs dxa;
+    dxa.shape = train.shape;
+    dxa.x = train.x;
+    dxa.dy = bwd.dy;
+    dxa.gamma = train.gamma;
+    dxa.save_mean = bwd.save_mean;
+    dxa.save_invstd = bwd.save_invstd;
+    dxa.sum_dy = d.up(Vec(s1_ref.begin(), s1_ref.end()));
+    dxa.sum_dy_xhat = d.up(Vec(s2_ref.begin(), s2_ref.end()));
+    dxa.dx = d.zeros(len);
+    be().batchnorm2d_bwd_dx(dxa);
+    EXPECT_PARITY(d.down(dxa.dx, len), dx2_ref, kCancel, "batchnorm2d_bwd_dx");
   }
 }
 

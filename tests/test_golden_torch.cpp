@@ -143,7 +143,8 @@ void GoldenTorch::run(const std::string& model) {
   ASSERT_EQ(ours, in_file);
   for (const auto& e : net->entries()) {
     const bool counter = e.name.find("num_batches_tracked") != std::string::npos;
-    net->set(e.name, counter ? std::vector<float>{tracked} : test::portable_tensor(e.name, e.param->shape, weight_shift));
+    net->set(e.name,
+             counter ? std::vector<float>{tracked} : test::portable_tensor(e.name, e.param->shape, weight_shift));
   }
 
   const Shape input_shape = {n, o.in_channels, o.image_size, o.image_size};

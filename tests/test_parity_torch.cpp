@@ -123,7 +123,8 @@ class ParityTorch : public ::testing::Test {
 
 void ParityTorch::forward(const std::string& model) {
   const std::string path = reference("forward", model);
-  if (path.empty()) GTEST_SKIP() << "no stored reference (tests/golden/make_parity.py forward tests/golden/data " << model << ")";
+  if (path.empty())
+    GTEST_SKIP() << "no stored reference (tests/golden/make_parity.py forward tests/golden/data " << model << ")";
   SafeTensorsFile ref(path);
   const int classes = std::stoi(ref.metadata().at("num_classes"));
   const int64_t batch = std::stoll(ref.metadata().at("batch"));
@@ -189,7 +190,8 @@ TEST_F(ParityTorch, ConversionScriptByNameAndWithoutCache) {
 // preprocessed images equal torchvision's on the same tensors (counts exactly, loss to 1e-5).
 TEST_F(ParityTorch, ResNet18AccuracyOnPreprocessedImages) {
   const std::string path = reference("accuracy", "resnet18");
-  if (path.empty()) GTEST_SKIP() << "no stored reference (tests/golden/make_parity.py accuracy tests/golden/data resnet18)";
+  if (path.empty())
+    GTEST_SKIP() << "no stored reference (tests/golden/make_parity.py accuracy tests/golden/data resnet18)";
   SafeTensorsFile ref(path);
   const auto& meta = ref.metadata();
   const std::vector<int64_t> labels = ref.read_i64("labels");
@@ -233,7 +235,8 @@ void expect_stored(const SafeTensorsFile& ref, const std::vector<float>& ours, c
 
 TEST_F(ParityTorch, ResNet18SgdStep) {
   const std::string path = reference("sgd", "resnet18");
-  if (path.empty()) GTEST_SKIP() << "no stored reference (tests/golden/make_parity.py sgd tests/golden/data resnet18)";
+  if (path.empty())
+    GTEST_SKIP() << "no stored reference (tests/golden/make_parity.py sgd tests/golden/data resnet18)";
   SafeTensorsFile ref(path);
   const auto& meta = ref.metadata();
   const int n = std::stoi(meta.at("batch"));

@@ -8,9 +8,15 @@ namespace inq {
 namespace {
 
 std::unique_ptr<Module> resnet8(const ModelOptions& o, float) { return build_resnet8(o.num_classes, o.in_channels); }
-std::unique_ptr<Module> resnet18(const ModelOptions& o, float) { return build_resnet(18, o.num_classes, o.in_channels); }
-std::unique_ptr<Module> resnet34(const ModelOptions& o, float) { return build_resnet(34, o.num_classes, o.in_channels); }
-std::unique_ptr<Module> resnet50(const ModelOptions& o, float) { return build_resnet(50, o.num_classes, o.in_channels); }
+std::unique_ptr<Module> resnet18(const ModelOptions& o, float) {
+  return build_resnet(18, o.num_classes, o.in_channels);
+}
+std::unique_ptr<Module> resnet34(const ModelOptions& o, float) {
+  return build_resnet(34, o.num_classes, o.in_channels);
+}
+std::unique_ptr<Module> resnet50(const ModelOptions& o, float) {
+  return build_resnet(50, o.num_classes, o.in_channels);
+}
 std::unique_ptr<Module> vgg16(const ModelOptions& o, float dropout) {
   return build_vgg16(false, o.num_classes, o.in_channels, dropout);
 }

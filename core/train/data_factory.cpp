@@ -80,7 +80,8 @@ DataSplits make_synthetic_splits(const DataSettings& d, const ModelOptions& m) {
 
 void read_imagenet(Config& c, DataSettings& d) {
   d.root = c.get_string("data.root", "");
-  if (d.root.empty()) throw ConfigError("data.root: required with data.dataset \"imagenet\" (the ILSVRC-2012 directory)");
+  if (d.root.empty())
+    throw ConfigError("data.root: required with data.dataset \"imagenet\" (the ILSVRC-2012 directory)");
   d.augment = c.get_bool("data.augment", true);
   d.train_list = c.get_string("data.train_list", "");
   d.val_list = c.get_string("data.val_list", "");
