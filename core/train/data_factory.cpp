@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/config.h"
+#include "core/train/config_checks.h"
 #include "data/fashion_mnist.h"
 #include "data/imagenet.h"
 #include "data/synthetic.h"
@@ -26,18 +27,6 @@ class SubsetDataset final : public Dataset {
   int64_t offset_, count_;
   std::string name_;
 };
-
-int64_t positive(Config& c, const std::string& key, int64_t def) {
-  const int64_t v = c.get_int(key, def);
-  if (v < 1) throw ConfigError(key + ": must be >= 1 (got " + std::to_string(v) + ")");
-  return v;
-}
-
-int64_t non_negative(Config& c, const std::string& key, int64_t def) {
-  const int64_t v = c.get_int(key, def);
-  if (v < 0) throw ConfigError(key + ": must be >= 0 (got " + std::to_string(v) + ")");
-  return v;
-}
 
 double share(Config& c, const std::string& key, double def) {
   const double v = c.get_double(key, def);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/train/config_checks.h"
 #include "core/train/config_version.h"
 #include "core/train/data_factory.h"
 
@@ -14,18 +15,6 @@ std::string file_stem(const std::string& path) {
   const auto dot = base.find_last_of('.');
   if (dot != std::string::npos && dot > 0) base = base.substr(0, dot);
   return base.empty() || base.front() == '<' ? "run" : base;
-}
-
-int64_t positive(Config& c, const std::string& key, int64_t def) {
-  const int64_t v = c.get_int(key, def);
-  if (v < 1) throw ConfigError(key + ": must be >= 1 (got " + std::to_string(v) + ")");
-  return v;
-}
-
-int64_t non_negative(Config& c, const std::string& key, int64_t def) {
-  const int64_t v = c.get_int(key, def);
-  if (v < 0) throw ConfigError(key + ": must be >= 0 (got " + std::to_string(v) + ")");
-  return v;
 }
 
 void read_model(Config& c, TrainSettings& s) {
