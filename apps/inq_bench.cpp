@@ -124,6 +124,7 @@ Args parse_args(int argc, char** argv) {
     return a;
   }
   if (a.model.empty() || a.batch == 0 || a.device.empty()) usage_error("--model, --batch and --device are required");
+  if (!inq::find_model(a.model)) usage_error("--model: " + inq::unknown_model_message(a.model));
   // The CPU computes strict fp32 deterministically: a precision flag there would measure nothing it names.
   if (cuda_flag && a.device != "cuda") usage_error(std::string(cuda_flag) + " needs --device cuda");
   const bool small = a.model == "resnet8";

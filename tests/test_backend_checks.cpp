@@ -46,13 +46,13 @@ void expect_rejected(F call, const std::string& name) {
 TEST_P(BackendChecks, BatchNormTrainingNeedsTwoValuesPerChannel) {
   Backend& be = *be_;
   float* p = buf(64);
-  expect_rejected([&] { be.batchnorm2d_fwd_train(1, 1, 1, p, p, p, p, p, 0.1f, 1e-5f, p, p, p); },
+  expect_rejected([&] { be.batchnorm2d_fwd_train({{1, 1, 1}, p, p, p, p, p, 0.1f, 1e-5f, p, p, p}); },
                   "more than 1 value per channel");
-  expect_rejected([&] { be.batchnorm2d_fwd_finish(1, 1, p, p, 0.1f, 1e-5f, p, p, p); },
+  expect_rejected([&] { be.batchnorm2d_fwd_finish({1, 1, p, p, 0.1f, 1e-5f, p, p, p}); },
                   "more than 1 value per channel");
   expect_rejected([&] { be.batchnorm2d_fwd_mean(0, 1, 4, p, p); }, "at least 1 value per channel");
   expect_rejected([&] { be.batchnorm2d_fwd_var(2, 1, 0, p, p, p); }, "at least 1 value per channel");
-  expect_rejected([&] { be.batchnorm2d_fwd_eval(-1, 1, 4, p, p, p, p, p, 1e-5f, p); }, "batchnorm2d: bad shape");
+  expect_rejected([&] { be.batchnorm2d_fwd_eval({{-1, 1, 4}, p, p, p, p, p, 1e-5f, p}); }, "batchnorm2d: bad shape");
 }
 
 TEST_P(BackendChecks, ConcatChannelsMustFitTheOutput) {

@@ -26,6 +26,21 @@ Shape BatchNorm2d::output_shape(const Shape& in) const {
   return in;
 }
 
+// Normalisation with given statistics: evaluation (running ones) and synchronised training (global ones).
+BatchNormFwdEvalArgs BatchNorm2d::eval_args(const BatchNormShape& shape, const Tensor& x, const float* mean,
+                                            const float* var) {
+  BatchNormFwdEvalArgs a;
+  a.shape = shape;
+  a.x = x.data();
+  a.gamma = weight_->value.data();
+  a.beta = bias_->value.data();
+  a.mean = mean;
+  a.var = var;
+  a.eps = eps_;
+  a.y = y_.data();
+  return a;
+}
+
 Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   const std::string& who = describe();
   require_nchw(who, x.shape(), c_);
@@ -33,6 +48,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   Backend& be = ctx.backend;
   const int n = to_int(x.dim(0), who);
   const int hw = to_int(x.dim(2) * x.dim(3), who);
+  const BatchNormShape shape{n, c_, hw};
   ensure_shape(be, y_, x.shape());
   synced_ = nullptr;
   if (ctx.training) {
@@ -47,15 +63,33 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       comm->all_reduce_mean(save_mean_.data(), c_);
       be.batchnorm2d_fwd_var(n, c_, hw, x.data(), save_mean_.data(), var_.data());
       comm->all_reduce_mean(var_.data(), c_);
-      be.batchnorm2d_fwd_finish(c_, int64_t(comm->world_size()) * n * hw, save_mean_.data(), var_.data(), momentum_,
-                                eps_, running_mean_->value.data(), running_var_->value.data(), save_invstd_.data());
-      be.batchnorm2d_fwd_eval(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(), save_mean_.data(),
-                              var_.data(), eps_, y_.data());
+      BatchNormFwdFinishArgs finish;
+      finish.c = c_;
+      finish.count = int64_t(comm->world_size()) * n * hw;
+      finish.mean = save_mean_.data();
+      finish.var = var_.data();
+      finish.momentum = momentum_;
+      finish.eps = eps_;
+      finish.running_mean = running_mean_->value.data();
+      finish.running_var = running_var_->value.data();
+      finish.save_invstd = save_invstd_.data();
+      be.batchnorm2d_fwd_finish(finish);
+      be.batchnorm2d_fwd_eval(eval_args(shape, x, save_mean_.data(), var_.data()));
       synced_ = comm;
     } else {
-      be.batchnorm2d_fwd_train(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(),
-                               running_mean_->value.data(), running_var_->value.data(), momentum_, eps_, y_.data(),
-                               save_mean_.data(), save_invstd_.data());
+      BatchNormFwdTrainArgs a;
+      a.shape = shape;
+      a.x = x.data();
+      a.gamma = weight_->value.data();
+      a.beta = bias_->value.data();
+      a.running_mean = running_mean_->value.data();
+      a.running_var = running_var_->value.data();
+      a.momentum = momentum_;
+      a.eps = eps_;
+      a.y = y_.data();
+      a.save_mean = save_mean_.data();
+      a.save_invstd = save_invstd_.data();
+      be.batchnorm2d_fwd_train(a);
     }
     if (!one_.defined() || one_.device() != be.device()) {
       one_ = empty(be, {1});
@@ -64,8 +98,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
     be.accumulate(1, one_.data(), num_batches_tracked_->value.data());
     x_ = x;
   } else {
-    be.batchnorm2d_fwd_eval(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(),
-                            running_mean_->value.data(), running_var_->value.data(), eps_, y_.data());
+    be.batchnorm2d_fwd_eval(eval_args(shape, x, running_mean_->value.data(), running_var_->value.data()));
     x_ = Tensor();
   }
   trained_ = ctx.training;
@@ -79,24 +112,49 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   // The kernel always produces dx; BatchNorm is never a network's first layer, so nothing is lost.
   Backend& be = ctx.backend;
   const Tensor dx = gradient_buffer(ctx, dx_, x_.shape());
-  const int n = to_int(x_.dim(0), who), hw = to_int(x_.dim(2) * x_.dim(3), who);
+  const BatchNormShape shape{to_int(x_.dim(0), who), c_, to_int(x_.dim(2) * x_.dim(3), who)};
   if (synced_) {
     // dgamma / dbeta are this rank's sums (the gradient all-reduce averages them like any other
     // gradient); dx needs the means over the global batch, hence the sums' mean over the ranks.
     ensure_shape(be, sums_, {2 * c_});
     float* sum_dy = sums_.data();
     float* sum_dy_xhat = sums_.data() + c_;
-    be.batchnorm2d_bwd_sums(n, c_, hw, x_.data(), dy.data(), save_mean_.data(), save_invstd_.data(), sum_dy,
-                            sum_dy_xhat);
+    BatchNormBwdSumsArgs sums;
+    sums.shape = shape;
+    sums.x = x_.data();
+    sums.dy = dy.data();
+    sums.save_mean = save_mean_.data();
+    sums.save_invstd = save_invstd_.data();
+    sums.sum_dy = sum_dy;
+    sums.sum_dy_xhat = sum_dy_xhat;
+    be.batchnorm2d_bwd_sums(sums);
     be.copy(bias_->grad.data(), sum_dy, sizeof(float) * size_t(c_));
     be.copy(weight_->grad.data(), sum_dy_xhat, sizeof(float) * size_t(c_));
     grads_ready(ctx, {weight_, bias_});  // before the reduction below: their bucket may start now
     synced_->all_reduce_mean(sums_.data(), 2 * int64_t(c_));
-    be.batchnorm2d_bwd_dx(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(),
-                          save_invstd_.data(), sum_dy, sum_dy_xhat, dx.data());
+    BatchNormBwdDxArgs a;
+    a.shape = shape;
+    a.x = x_.data();
+    a.dy = dy.data();
+    a.gamma = weight_->value.data();
+    a.save_mean = save_mean_.data();
+    a.save_invstd = save_invstd_.data();
+    a.sum_dy = sum_dy;
+    a.sum_dy_xhat = sum_dy_xhat;
+    a.dx = dx.data();
+    be.batchnorm2d_bwd_dx(a);
   } else {
-    be.batchnorm2d_bwd(n, c_, hw, x_.data(), dy.data(), weight_->value.data(), save_mean_.data(), save_invstd_.data(),
-                       dx.data(), weight_->grad.data(), bias_->grad.data());
+    BatchNormBwdArgs a;
+    a.shape = shape;
+    a.x = x_.data();
+    a.dy = dy.data();
+    a.gamma = weight_->value.data();
+    a.save_mean = save_mean_.data();
+    a.save_invstd = save_invstd_.data();
+    a.dx = dx.data();
+    a.dgamma = weight_->grad.data();
+    a.dbeta = bias_->grad.data();
+    be.batchnorm2d_bwd(a);
     grads_ready(ctx, {weight_, bias_});
   }
   return need_dx ? dx : Tensor();

@@ -27,6 +27,7 @@ class BatchNorm2d : public Module {
   float momentum() const { return momentum_; }
 
  private:
+  BatchNormFwdEvalArgs eval_args(const BatchNormShape& shape, const Tensor& x, const float* mean, const float* var);
   int c_;
   float eps_, momentum_;
   Param *weight_, *bias_, *running_mean_, *running_var_, *num_batches_tracked_;

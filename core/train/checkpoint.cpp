@@ -110,24 +110,6 @@ const float* entry_data(const HostFlat& h, const Net::Entry& e) {
   return (e.is_buffer ? h.buffers.data() : h.params.data()) + e.offset;
 }
 
-// Checked before anything is written (`what` names the tensor family for the message).
-void require_finite(const std::string& path, const Net& net, const float* flat, bool buffers, const char* what) {
-  for (const auto& e : net.entries()) {
-    if (e.is_buffer != buffers) continue;
-    const float* p = flat + e.offset;
-    const int64_t n = shape_numel(e.param->shape);
-    for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i]))
-        throw NonFiniteValues(path + " not written: " + what + e.name + " holds " + std::to_string(p[i]) +
-                              " at index " + std::to_string(i));
-  }
-}
-
-void require_finite(const std::string& path, const Net& net, const HostFlat& h) {
-  require_finite(path, net, h.params.data(), false, "");
-  require_finite(path, net, h.buffers.data(), true, "");
-}
-
 void fill_from(const SafeTensorsFile& file, const std::string& name, float* dst, int64_t n) {
   const std::vector<float> v = file.read_f32(name);
   if (static_cast<int64_t>(v.size()) != n)
@@ -180,8 +162,6 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
       throw std::runtime_error(path + ": refusing to write a checkpoint with a non-finite running training sum");
   const HostFlat h = download(net);
   const std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
-  require_finite(path, net, h);
-  require_finite(path, net, momentum.data(), false, "the momentum of ");
   SafeTensorsWriter w;
   for (const auto& e : net.entries()) w.add_f32(e.name, e.param->shape, entry_data(h, e));
   for (const auto& e : net.entries())
@@ -276,7 +256,6 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
 
 void save_model(const std::string& path, Net& net, const InqState* inq) {
   const HostFlat h = download(net);
-  require_finite(path, net, h);
   SafeTensorsWriter w;
   for (const auto& e : net.entries()) {
     const float* p = entry_data(h, e);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io/safetensors.h"
 #include "core/net.h"
 #include "core/train/optimizer.h"
 
@@ -35,12 +36,9 @@ struct TrainState {
   int64_t world_size = 1;
 };
 
-// A weight, buffer or momentum value that is NaN or infinite: the file is not written (the one
-// on disk stays as it was), so no checkpoint or model ever holds one.
-struct NonFiniteValues : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
+// A weight, buffer or momentum value that is NaN or infinite: SafeTensorsWriter refuses it with
+// NonFiniteValues (core/io/safetensors.h), the file is not written (the one on disk stays as it
+// was), so no checkpoint or model ever holds one.
 // Throws NonFiniteValues naming the first non-finite tensor.
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
                      const std::string& config_json, const InqState* inq = nullptr);

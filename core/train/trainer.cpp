@@ -61,11 +61,11 @@ std::string join(const std::vector<std::string>& v, size_t max_items = 12) {
   return s;
 }
 
-// As compared on resume: without `out`, and the `cuda` section written out where it is absent (its
-// defaults apply), so that adding one on resume differs only in the keys whose value it changes.
-nlohmann::json as_compared(nlohmann::json j) {
-  if (j.is_object()) j.erase("out");
-  if (j.is_object() && !j.contains("cuda")) j["cuda"] = default_cuda_section();
+// As compared on resume: resolved (an older run's config.json upgraded, every default written out)
+// and without `out`, so that configs differ only in the keys whose value differs.
+nlohmann::json as_compared(const nlohmann::json& config) {
+  nlohmann::json j = resolve_config(config);
+  j.erase("out");
   return j;
 }
 
