@@ -120,7 +120,8 @@ class Backend {
   // --- INQ stage boundary (semantics of core/ref/inq_ref.h) ---
   void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy, uint64_t seed,
                   uint8_t* select);
-  void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2);
+  void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,
+                          bool zero_free = false);
 
  protected:
   // What each backend implements: the arguments are already checked (see the public op above).
@@ -181,7 +182,7 @@ class Backend {
   virtual void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
                                uint64_t seed, uint8_t* select) = 0;
   virtual void inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                       int n2) = 0;
+                                       int n2, bool zero_free) = 0;
 
  private:
   uint64_t blocking_copies_ = 0;

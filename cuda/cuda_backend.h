@@ -111,7 +111,7 @@ class CudaBackend final : public Backend {
   void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
                        uint64_t seed, uint8_t* select) override;
   void inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                               int n2) override;
+                               int n2, bool zero_free) override;
 
  private:
   UploadStream& uploads();  // the copy stream, created on first use
