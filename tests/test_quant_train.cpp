@@ -241,6 +241,38 @@ TEST(QuantConfig, BadSectionsAreErrorsNamingTheKey) {
   EXPECT_EQ(s.epochs, 2);
 }
 
+// Metadata that does not describe a baseline-quantised model is unreadable (inq_check exits 2),
+// with a message naming what is wrong.
+TEST(QuantModelFile, MalformedMetadataIsNamed) {
+  const fs::path dir = test::make_temp_dir("inq_quant_meta_");
+  const std::vector<float> w = {0.5f, -0.5f, 0.5f, 0.5f};
+  auto error_for = [&](const std::string& meta) {
+    SafeTensorsWriter writer;
+    writer.add_f32("conv.weight", {2, 2}, w.data());
+    writer.set_metadata("quant", meta);
+    const std::string path = (dir / "m.safetensors").string();
+    writer.write(path);
+    return test::error_of([&] { check_quant_levels(SafeTensorsFile(path)); });
+  };
+  auto expect_names = [](const std::string& msg, const std::vector<std::string>& needles) {
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "should name '" << n << "': " << msg;
+  };
+  EXPECT_EQ(error_for(R"({"method": "bwn", "tensors": {"conv.weight": {"bits": 1, "scale": 0.5}}})"), "no error");
+  expect_names(error_for(R"({"method": "xnor", "tensors": {"conv.weight": {"bits": 1, "scale": 0.5}}})"),
+               {"quant", "unknown method \"xnor\"", "bwn, twn, uniform"});
+  expect_names(error_for(R"({"method": "bwn", "tensors": {"conv.weight": {"bits": 2, "scale": 0.5}}})"),
+               {"conv.weight", "bit-width 2", "bwn"});
+  expect_names(error_for(R"({"method": "uniform", "tensors": {"conv.weight": {"bits": 9, "scale": 0.5}}})"),
+               {"conv.weight", "bit-width 9"});
+  expect_names(error_for(R"({"method": "twn", "tensors": {"conv.weight": {"bits": 2, "scale": 0.5}}})"),
+               {"threshold"});
+  expect_names(error_for(R"({"method": "bwn", "tensors": {"conv.weight": {"bits": 1, "scale": -1}}})"),
+               {"conv.weight", "scale"});
+  expect_names(error_for(R"({"method": "bwn", "tensors": {"fc.weight": {"bits": 1, "scale": 0.5}}})"),
+               {"fc.weight", "missing"});
+  fs::remove_all(dir);
+}
+
 TEST_F(QuantTrain, PatternsMatchingNothingNameTheKey) {
   nlohmann::json j = quant_config({{"method", "twn"}, {"exclude", {"no.such.*"}}});
   EXPECT_NE(test::error_of([&] { Trainer t(Config(j), quiet("bad_pattern")); }).find("quant.exclude"),
