@@ -63,7 +63,8 @@
   /* INQ stage boundary (semantics of core/ref/inq_ref.h). */                                                          \
   X(inq_select, (int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,              \
                  uint64_t seed, uint8_t* select))                                                                      \
-  X(inq_project_freeze, (int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2))
+  X(inq_project_freeze, (int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,        \
+                         bool zero_free))
 
 #define INQ_BACKEND_OPS(X) \
   INQ_BACKEND_ACTIVATION_OPS(X) INQ_BACKEND_PARAMETER_OPS(X)

@@ -276,11 +276,11 @@ void Backend::inq_select(int64_t n, const float* w, const uint8_t* frozen, int64
   inq_select_impl(n, w, frozen, count, strategy, seed, select);
 }
 void Backend::inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                 int n2) {
+                                 int n2, bool zero_free) {
   require_count("inq_project_freeze", n);
   require(n2 <= n1, "inq_project_freeze",
           "smallest exponent n2 " + std::to_string(n2) + " above the largest n1 " + std::to_string(n1));
-  inq_project_freeze_impl(n, w, m, frozen, select, n1, n2);
+  inq_project_freeze_impl(n, w, m, frozen, select, n1, n2, zero_free);
 }
 
 }  // namespace inq

@@ -161,8 +161,8 @@ void CpuBackend::inq_select_impl(int64_t n, const float* w, const uint8_t* froze
   ref::inq_select_ref(n, w, frozen, count, strategy, seed, select);
 }
 void CpuBackend::inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                         int n2) {
-  ref::inq_project_freeze_ref(n, w, m, frozen, select, n1, n2);
+                                         int n2, bool zero_free) {
+  ref::inq_project_freeze_ref(n, w, m, frozen, select, n1, n2, zero_free);
 }
 
 }  // namespace inq

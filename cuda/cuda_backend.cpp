@@ -326,8 +326,8 @@ void CudaBackend::inq_select_impl(int64_t n, const float* w, const uint8_t* froz
   cuda::inq_select(n, w, frozen, count, strategy, seed, select, stream_);
 }
 void CudaBackend::inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                          int n2) {
-  cuda::inq_project_freeze(n, w, m, frozen, select, n1, n2, stream_);
+                                          int n2, bool zero_free) {
+  cuda::inq_project_freeze(n, w, m, frozen, select, n1, n2, zero_free, stream_);
 }
 
 }  // namespace inq::cuda

@@ -122,7 +122,7 @@ TEST_P(BackendChecks, InqSelectCountAndProjectionLevels) {
   expect_rejected([&] { be.inq_select(4, w, mask, 5, InqPartition::Magnitude, 0, mask + 4); },
                   "asked to freeze 5 of 4");
   expect_rejected([&] { be.inq_select(4, w, mask, -1, InqPartition::Random, 0, mask + 4); }, "inq_select");
-  expect_rejected([&] { be.inq_project_freeze(4, w, nullptr, mask, mask + 4, -3, -2); }, "inq_project_freeze");
+  expect_rejected([&] { be.inq_project_freeze(4, w, nullptr, mask, mask + 4, -3, -2, false); }, "inq_project_freeze");
   // More than the free weights needs the mask: the backend's own check, still an invalid_argument.
   std::vector<uint8_t> frozen = {1, 1, 0, 0};
   be.copy_from_host(mask, frozen.data(), frozen.size());

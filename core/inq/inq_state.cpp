@@ -28,7 +28,7 @@ const std::string kMaskPrefix = "inq_mask/";
 
 }  // namespace
 
-int InqTensor::n2() const { return inq_n2(n1, bits); }
+int InqTensor::n2() const { return inq_n2(n1, bits, zero_free); }
 
 bool default_quantized(const std::string& name, const Shape& shape) {
   const std::string suffix = "weight";
@@ -76,10 +76,11 @@ InqState::InqState(Net& net, const InqOptions& options) : net_(net), options_(op
         t.bits = b;
         break;
       }
-    float max_abs = 0.0f;
-    for (float v : net_.get(e.name)) max_abs = std::max(max_abs, std::fabs(v));
-    if (!std::isfinite(max_abs)) throw std::invalid_argument("INQ: " + e.name + " has non-finite weights");
-    t.n1 = max_abs > 0.0f ? inq_n1(max_abs) : 0;  // an all-zero tensor projects to 0 whatever n1 is
+    const std::vector<float> w = net_.get(e.name);
+    if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))
+      throw std::invalid_argument("INQ: " + e.name + " has non-finite weights");
+    t.zero_free = options_.zero_free;
+    t.n1 = choose_n1(w.data(), int64_t(w.size()), t.bits, t.zero_free, options_.n1_rule);
     largest = std::max(largest, t.numel);
     tensors_.push_back(t);
   }
@@ -107,7 +108,7 @@ void InqState::begin_stage(int stage, float* momentum) {
     if (need <= 0) continue;
     be.inq_select(t.numel, w + t.offset, mask + t.offset, need, options_.partition, stage_seed + 7919ull * i, select);
     be.inq_project_freeze(t.numel, w + t.offset, momentum ? momentum + t.offset : nullptr, mask + t.offset, select,
-                          t.n1, t.n2());
+                          t.n1, t.n2(), t.zero_free);
     t.frozen += need;
   }
   ++stages_begun_;
@@ -128,7 +129,11 @@ int64_t InqState::total_frozen() const {
 std::string InqState::metadata_json() const {
   nlohmann::json j;
   j["stages_begun"] = stages_begun_;
-  for (const auto& t : tensors_) j["tensors"][t.name] = {{"bits", t.bits}, {"n1", t.n1}, {"frozen", t.frozen}};
+  if (options_.n1_rule == N1Rule::Mse) j["n1_rule"] = "mse";
+  for (const auto& t : tensors_) {
+    j["tensors"][t.name] = {{"bits", t.bits}, {"n1", t.n1}, {"frozen", t.frozen}};
+    if (t.zero_free) j["tensors"][t.name]["zero_free"] = true;
+  }
   return j.dump();
 }
 
@@ -159,6 +164,10 @@ void InqState::load(const SafeTensorsFile& file) {
     t.bits = jt.at("bits").get<int>();
     t.n1 = jt.at("n1").get<int>();
     t.frozen = jt.at("frozen").get<int64_t>();
+    if (jt.value("zero_free", false) != t.zero_free)
+      throw std::runtime_error(file.path() + ": INQ state of " + t.name + " is " +
+                               (t.zero_free ? "not " : "") + "zero-free, this configuration's is" +
+                               (t.zero_free ? "" : " not"));
     const std::string mask_name = kMaskPrefix + t.name;
     if (!file.contains(mask_name) || file.info(mask_name).dtype != DType::U8 ||
         int64_t(file.info(mask_name).end - file.info(mask_name).begin) != t.numel)

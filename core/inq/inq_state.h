@@ -12,6 +12,7 @@
 #include "core/backend.h"
 #include "core/net.h"
 #include "core/inq/inq_partition.h"
+#include "core/inq/n1_rule.h"
 
 namespace inq {
 
@@ -26,6 +27,8 @@ struct InqOptions {
   std::vector<std::string> include;        // glob patterns over parameter names; empty: every conv/linear weight
   std::vector<std::string> exclude;        // glob patterns removed from the included set
   std::map<std::string, int> bits_override;  // glob pattern -> bit-width, first match wins
+  N1Rule n1_rule = N1Rule::Max;            // how n1 is fixed from the pretrained weights
+  bool zero_free = false;                  // level sets {±2^n2 .. ±2^n1} without 0 (core/inq/log2_levels.h)
 };
 
 // Throws std::invalid_argument naming the offending setting.
@@ -38,6 +41,7 @@ struct InqTensor {
   int bits = 0;
   int n1 = 0;
   int64_t frozen = 0;  // weights frozen so far
+  bool zero_free = false;
   int n2() const;
 };
 
@@ -63,7 +67,9 @@ class InqState {
   // Checkpoint support: levels and counts in metadata, masks as U8 tensors "inq_mask/<name>".
   void save(SafeTensorsWriter& writer) const;
   void load(const SafeTensorsFile& file);  // throws if the file's INQ state does not fit this net
-  std::string metadata_json() const;       // {"stages_begun":..,"tensors":{name:{bits,n1,frozen}}}
+  // {"stages_begun":..,"tensors":{name:{bits,n1,frozen}}}; "zero_free": true per tensor and
+  // "n1_rule": "mse" only when set, so that files of runs without them stay as they were.
+  std::string metadata_json() const;
 
  private:
   Net& net_;

@@ -254,7 +254,8 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
   return s;
 }
 
-void save_model(const std::string& path, Net& net, const InqState* inq) {
+void save_model(const std::string& path, Net& net, const InqState* inq,
+                const std::map<std::string, std::string>& extra_metadata) {
   const HostFlat h = download(net);
   SafeTensorsWriter w;
   for (const auto& e : net.entries()) {
@@ -273,6 +274,7 @@ void save_model(const std::string& path, Net& net, const InqState* inq) {
   w.set_metadata("inq.num_classes", std::to_string(net.num_classes()));
   w.set_metadata("inq.input_chw", shape_str(net.input_chw()));
   if (inq) w.set_metadata("inq", inq->metadata_json());
+  for (const auto& [key, value] : extra_metadata) w.set_metadata(key, value);
   w.write(path);
 }
 

@@ -8,6 +8,7 @@
 // "inq" (levels per tensor: what inq_check and inq_export read), plus the stage position.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -48,9 +49,11 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
 TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json = nullptr,
                            InqState* inq = nullptr);
 
-// Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too.
-// Throws NonFiniteValues as save_checkpoint does.
-void save_model(const std::string& path, Net& net, const InqState* inq = nullptr);
+// Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too, and
+// `extra_metadata` (key -> text, e.g. a weight transform's). Throws NonFiniteValues as
+// save_checkpoint does.
+void save_model(const std::string& path, Net& net, const InqState* inq = nullptr,
+                const std::map<std::string, std::string>& extra_metadata = {});
 struct LoadWeightsOptions {
   // Load what fits: tensors of the Net that the file lacks or holds with another shape keep their
   // current (seeded) values, and tensors of the file that the Net lacks are ignored.

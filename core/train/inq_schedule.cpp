@@ -151,7 +151,7 @@ QuantizedSummary verify_quantized(const Net& net, const InqState& state) {
     const std::vector<float> w = net.get(t.name);
     for (int64_t i = 0; i < t.numel; ++i) {
       const float v = w[size_t(i)];
-      if (!mask[size_t(i)] || !inq_is_level(v, t.n1, t.n2())) {
+      if (!mask[size_t(i)] || !inq_is_level(v, t.n1, t.n2(), t.zero_free)) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.9g", double(v));
         throw std::runtime_error("INQ: " + t.name + "[" + std::to_string(i) + "] = " + buf +

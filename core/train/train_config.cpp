@@ -84,7 +84,9 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   read_data_settings(c, s.data);
   read_model(c, s);
 
+  check_quant_inq_keys(c);
   s.inq = read_inq_settings(c, s.seed);
+  s.quant = read_quant_settings(c);
   if (s.inq.enabled) {
     if (c.has("train.epochs"))
       throw ConfigError("train.epochs: not used with an inq section: the epochs come from inq.epochs_per_stage "

@@ -15,6 +15,7 @@
 #include "core/io/atomic_file.h"
 #include "core/kill_point.h"
 #include "core/models/zoo.h"
+#include "core/quant/quant_transform.h"
 #include "core/rng.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_factory.h"
@@ -277,6 +278,10 @@ void Trainer::Impl::print_header() const {
        << (q.reset_momentum ? "reset" : "kept") << " at stage start, BatchNorm re-estimation "
        << (q.bn_recalibration_batches ? "over " + std::to_string(q.bn_recalibration_batches) + " batches" : "off");
   }
+  if (const auto* q = dynamic_cast<const QuantTransform*>(transform.get()))
+    os << "\nquant    " << quant_method_name(s.quant.method) << " (" << s.quant.bits << "-bit), straight-through; "
+       << q->tensors().size() << " tensors, " << q->total_quantized() << " of " << net->num_params()
+       << " parameters quantised";
   if (opt.resume)
     os << "\nresume   from epoch " << state.epoch << (state.batch ? ", step " + std::to_string(state.batch) : "")
        << " (global step " << state.global_step << ")"
@@ -392,6 +397,7 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
     if (!loaded.skipped.empty() || !loaded.ignored.empty()) t.log(describe_load(t.s.init_weights, loaded));
     if (t.s.inq.enabled) t.setup_inq();  // n1 fixed once, from these pretrained weights
   }
+  if (t.s.quant.enabled) t.transform = make_quant_transform(*t.net, t.s.quant);  // stateless: resumes as is
   t.state.rng_state = t.rng.state();
   t.allocate_buffers();
   // Every rank starts from rank 0's state; the INQ masks must already agree (resume).
@@ -674,7 +680,8 @@ TrainSummary Trainer::run_unguarded() {
   if (t.transform) t.transform->apply(*t.net);  // the model is T(W); the latent W stay in the checkpoint
   if (t.root) {
     try {
-      save_model(t.path("model.safetensors"), *t.net, t.inq.get());
+      save_model(t.path("model.safetensors"), *t.net, t.inq.get(),
+                 t.transform ? t.transform->model_metadata() : std::map<std::string, std::string>{});
     } catch (const NonFiniteValues& e) {
       throw TrainingDiverged(std::string(e.what()) + "; stopping.");
     }
