@@ -174,11 +174,12 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   read_model(c, s);
 
   s.inq = read_inq_settings(c, s.seed);
+  s.prune = read_prune_settings(c, s.inq.enabled);
   if (s.inq.enabled) {
     if (c.has("train.epochs"))
       throw ConfigError("train.epochs: not used with an inq section: the epochs come from inq.epochs_per_stage "
-                        "(or inq.stage_epochs) and inq.float_epochs");
-    s.epochs = s.inq.total_epochs();
+                        "(or inq.stage_epochs), inq.float_epochs and prune.epochs");
+    s.epochs = s.inq.total_epochs() + (s.prune.enabled ? s.prune.epochs : 0);
   } else {
     s.epochs = positive(c, "train.epochs", s.epochs);
   }
@@ -209,13 +210,14 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   if (s.inq.enabled && s.inq.restart_lr) {
     spans = s.inq.stage_epochs;
     if (s.inq.float_epochs > 0) spans.push_back(s.inq.float_epochs);
+    if (s.prune.enabled) spans.push_back(s.prune.epochs);
   }
   for (int64_t span : spans) {
     try {
       LrSchedule check(s.lr_schedule, span, 1);
     } catch (const std::invalid_argument& e) {
       throw ConfigError(std::string(e.what()) +
-                        (s.inq.enabled && s.inq.restart_lr ? " (with inq.restart_lr the schedule spans each stage's " +
+                        (s.inq.enabled && s.inq.restart_lr ? " (with inq.restart_lr the schedule spans each stage's (and the prune phase's) epochs, here " +
                                                                  std::to_string(span) + " epochs)"
                                                            : ""));
     }

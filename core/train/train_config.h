@@ -11,6 +11,7 @@
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/models/zoo.h"
+#include "core/prune/prune_config.h"
 #include "core/train/inq_config.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
@@ -73,6 +74,7 @@ struct TrainSettings {
   bool init_partial = false;             // load what fits, name the rest (init.partial)
   std::vector<std::string> init_skip;    // glob patterns of tensors not loaded (init.skip)
   InqSettings inq;           // inq.enabled: incremental quantization of init_weights
+  PruneSettings prune;       // prune.enabled: magnitude pruning before INQ's stages
   DistributedSettings distributed;
   nlohmann::json resolved;   // the complete config, defaults included
 };
