@@ -72,7 +72,7 @@ void Pruner::take_steps(int64_t epoch, float* momentum) {
   if (due <= steps_done_) return;
   steps_done_ = due;
   if (s_.splicing)
-    update_splice_mask();  // the new target applies at once; then every mask_every steps
+    update_splice_mask(true);  // T = the new target exactly; then DNS's rule every mask_every steps
   else
     prune_to(fraction(), momentum);
 }
@@ -95,8 +95,9 @@ void Pruner::prune_to(double f, float* momentum) {
   }
 }
 
-// T[i] = splice_state(w, t, margin, T[i]) with t the smallest kept |w| at the current target.
-void Pruner::update_splice_mask() {
+// exact: T = the current target's selection (the n - count largest |w|). Otherwise
+// T[i] = splice_state(w, t, margin, T[i]) with t the smallest |w| of that selection.
+void Pruner::update_splice_mask(bool exact) {
   Backend& be = net_.backend();
   const float* w = net_.flat_params().data();
   const uint8_t* none_frozen = inq_.mask();  // all zero until the prune phase ends
@@ -109,6 +110,10 @@ void Pruner::update_splice_mask() {
     const int64_t count = prune_count(targets_[i], f, t.numel);
     if (count == 0) continue;  // T stays 1: nothing to prune yet
     be.inq_select(t.numel, w + t.offset, none_frozen + t.offset, t.numel - count, InqPartition::Magnitude, 0, keep);
+    if (exact) {
+      be.copy(T + t.offset, keep, size_t(t.numel));
+      continue;
+    }
     ops_->kept_min_abs(t.numel, w + t.offset, keep, t_dev + i);
     ops_->splice_update(t.numel, w + t.offset, t_dev + i, float(s_.splicing_margin), T + t.offset);
   }
@@ -116,7 +121,7 @@ void Pruner::update_splice_mask() {
 
 void Pruner::before_step(int64_t global_step) {
   if (!s_.splicing || finished_ || steps_done_ == 0) return;
-  if (global_step % s_.mask_every == 0) update_splice_mask();
+  if (global_step % s_.mask_every == 0) update_splice_mask(false);
 }
 
 void Pruner::finish(float* momentum) {

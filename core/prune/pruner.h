@@ -5,10 +5,12 @@
 // Without splicing, each sparsity step prunes at once: among the weights not yet pruned, the
 // smallest |w| (ties: the higher index goes first) are set to zero and frozen until
 // llround(s * fraction * n) of the tensor's n weights are pruned.
-// With splicing (DNS), the forward pass sees W ⊙ T while every latent weight keeps learning; T is
-// re-derived every prune.mask_every steps by splice_state (core/prune/splice_rule.h) with the
-// threshold t = the smallest |w| among the n - llround(s * fraction * n) largest, and at the end of
-// the prune phase the exact target is pruned by the latent magnitudes and frozen.
+// With splicing (DNS), the forward pass sees W ⊙ T while every latent weight keeps learning. At each
+// sparsity step T is set to the step's target exactly (the n - llround(s * fraction * n) largest
+// |w| kept); then, every prune.mask_every steps, T is re-derived by splice_state
+// (core/prune/splice_rule.h) with the threshold t = the smallest |w| of that selection, so weights
+// may leave and come back; at the end of the prune phase the exact target is pruned by the latent
+// magnitudes and frozen.
 // Everything runs on the backend (Backend::inq_select for the selection, PruneOps for the rest).
 #pragma once
 #include <cstdint>
@@ -64,7 +66,7 @@ class Pruner final : public CheckpointPart {
   class Splice;
   double fraction() const;  // of the targets reached by the steps taken
   void prune_to(double fraction, float* momentum);
-  void update_splice_mask();
+  void update_splice_mask(bool exact);
 
   Net& net_;
   InqState& inq_;
