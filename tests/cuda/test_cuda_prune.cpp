@@ -44,8 +44,9 @@ TEST_F(CudaPrune, KernelsMatchTheReferenceExactly) {
   std::normal_distribution<float> normal(0.0f, 0.05f);
   std::bernoulli_distribution coin(0.4);
   for (int64_t n : {int64_t(1), int64_t(255), int64_t(70001)}) {
-    std::vector<float> w(size_t(n)), m(size_t(n));
-    std::vector<uint8_t> keep_mask(size_t(n)), frozen(size_t(n)), T(size_t(n));
+    const size_t count = static_cast<size_t>(n);
+    std::vector<float> w(count), m(count);
+    std::vector<uint8_t> keep_mask(count), frozen(count), T(count);
     for (int64_t i = 0; i < n; ++i) {
       w[size_t(i)] = normal(gen);
       m[size_t(i)] = normal(gen);
