@@ -179,7 +179,8 @@ int export_safetensors(const Args& a) {
 }
 
 int export_sparse(const Args& a) {
-  const inq::SparseExportReport r = inq::export_sparse(a.model, a.out, inq::SparseExportOptions{a.index_bits, a.huffman});
+  const inq::SparseExportReport r =
+      inq::export_sparse(a.model, a.out, inq::SparseExportOptions{a.index_bits, a.huffman});
   const size_t mismatched = count_mismatches(a.model, inq::import_sparse(a.out));
   std::printf("%s", r.to_text().c_str());
   if (!a.report_json.empty()) {

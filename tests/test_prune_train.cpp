@@ -214,7 +214,8 @@ TEST_F(PruneTrain, WithoutSplicingEachStepPrunesAtOnceOnItsCubicSchedule) {
     EXPECT_FALSE(t.run().completed);
     const double f = prune_ramp_fraction(ps, epoch);
     for (const auto& tensor : t.inq_state()->tensors())
-      EXPECT_EQ(tensor.pruned, prune_count(target_of(tensor.name), f, tensor.numel)) << tensor.name << " epoch " << epoch;
+      EXPECT_EQ(tensor.pruned, prune_count(target_of(tensor.name), f, tensor.numel))
+          << tensor.name << " epoch " << epoch;
   }
 }
 
@@ -258,7 +259,8 @@ void expect_resume_identical(const fs::path& root, const nlohmann::json& cfg, co
   ASSERT_EQ(ma.size(), mb.size());
   for (size_t i = 0; i < ma.size(); ++i)
     for (const char* key : {"epoch", "global_step", "loss", "top1", "lr", "sparsity", "phase", "stage"})
-      EXPECT_EQ(ma[i].value(key, nlohmann::json()), mb[i].value(key, nlohmann::json())) << tag << " record " << i << " " << key;
+      EXPECT_EQ(ma[i].value(key, nlohmann::json()), mb[i].value(key, nlohmann::json()))
+          << tag << " record " << i << " " << key;
 }
 
 TEST_F(PruneTrain, ResumeMidPruneAndAtThePruneToInqBoundaryIsBitIdentical) {

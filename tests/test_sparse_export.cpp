@@ -136,7 +136,8 @@ struct ConstructedModel {
   std::vector<float> conv = std::vector<float>(200, 0.0f), fc = std::vector<float>(30, 0.0f);
   ConstructedModel() {
     const int conv_positions[10] = {0, 1, 5, 40, 41, 90, 120, 150, 151, 199};
-    for (int i = 0; i < 10; ++i) conv[size_t(conv_positions[i])] = (i % 2 ? -1.0f : 1.0f) * std::ldexp(1.0f, -1 - i % 4);
+    for (int i = 0; i < 10; ++i)
+      conv[size_t(conv_positions[i])] = (i % 2 ? -1.0f : 1.0f) * std::ldexp(1.0f, -1 - i % 4);
     for (int i = 0; i < 12; ++i) fc[size_t(i * 2 + 1)] = std::ldexp(1.0f, -(i % 8)) * (i % 3 ? 1.0f : -1.0f);
     const std::vector<float> bias = {0.1f, -0.2f, 0.3f}, gamma(4, 1.0f), beta(4, 0.0f), mean(4, 0.5f), var(4, 2.0f);
     const int64_t tracked = 100;

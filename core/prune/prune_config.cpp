@@ -56,7 +56,8 @@ PruneSettings read_prune_settings(Config& c, bool inq_enabled) {
   s.splicing = c.get_bool("prune.splicing", false);
   if (s.splicing) {
     s.mask_every = c.get_int("prune.mask_every", s.mask_every);
-    if (s.mask_every < 1) throw ConfigError("prune.mask_every: must be >= 1 (got " + std::to_string(s.mask_every) + ")");
+    if (s.mask_every < 1)
+      throw ConfigError("prune.mask_every: must be >= 1 (got " + std::to_string(s.mask_every) + ")");
     s.splicing_margin = c.get_double("prune.splicing_margin", s.splicing_margin);
     if (!(s.splicing_margin >= 0.0 && s.splicing_margin < 1.0))
       throw ConfigError("prune.splicing_margin: must be in [0, 1) (got " + std::to_string(s.splicing_margin) + ")");

@@ -217,7 +217,7 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
       LrSchedule check(s.lr_schedule, span, 1);
     } catch (const std::invalid_argument& e) {
       throw ConfigError(std::string(e.what()) +
-                        (s.inq.enabled && s.inq.restart_lr ? " (with inq.restart_lr the schedule spans each stage's (and the prune phase's) epochs, here " +
+                        (s.inq.enabled && s.inq.restart_lr ? " (with inq.restart_lr the schedule spans each stage's " +
                                                                  std::to_string(span) + " epochs)"
                                                            : ""));
     }

@@ -381,7 +381,8 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
 
   if (t.opt.resume) {
     if (t.s.inq.enabled) t.setup_inq();  // levels and mask come from the checkpoint below
-    t.state = load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd, nullptr, t.inq.get(), t.prune.get());
+    t.state =
+        load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd, nullptr, t.inq.get(), t.prune.get());
     try {
       t.rng.set_state(t.state.rng_state);
     } catch (const std::exception& e) {
@@ -473,7 +474,8 @@ void Trainer::Impl::check_resumed_inq() const {
   if (prune) {
     // Prune steps are taken at epoch starts; the phase ends with stage 1's projection.
     const int64_t due = ph.is_prune ? prune_steps_through(s.prune, ph.epoch_in_phase) : s.prune.steps;
-    const int64_t before = ph.is_prune && ph.epoch_in_phase > 0 ? prune_steps_through(s.prune, ph.epoch_in_phase - 1) : 0;
+    const int64_t before =
+        ph.is_prune && ph.epoch_in_phase > 0 ? prune_steps_through(s.prune, ph.epoch_in_phase - 1) : 0;
     const bool at_start = state.batch == 0;
     const bool prune_ok = ph.is_prune ? !prune->finished() && prune->steps_done() <= due &&
                                             prune->steps_done() >= (at_start ? before : due)
