@@ -125,7 +125,8 @@ def planned_epochs(cfg):
     if inq is None:
         return int(cfg.get("train", {}).get("epochs", 1))
     stages = inq.get("stage_epochs") or [int(inq.get("epochs_per_stage", 2))] * len(inq["portions"])
-    return sum(stages) + int(inq.get("float_epochs", 0))
+    prune = cfg.get("prune")
+    return sum(stages) + int(inq.get("float_epochs", 0)) + (int(prune.get("epochs", 1)) if prune is not None else 0)
 
 
 def find_runs(roots):

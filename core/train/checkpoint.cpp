@@ -155,7 +155,7 @@ double meta_double(const SafeTensorsFile& file, const std::string& key) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
-                     const std::string& config_json, const InqState* inq) {
+                     const std::string& config_json, const InqState* inq, const CheckpointPart* part) {
   kill_point("checkpoint_write");
   for (const double v : {state.train_loss_sum, state.train_seconds})
     if (!std::isfinite(v))
@@ -184,6 +184,7 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
     w.set_metadata("inq.stage", std::to_string(state.inq_stage));
     w.set_metadata("inq.stage_epoch", std::to_string(state.inq_stage_epoch));
   }
+  if (part) part->save(w);
   w.set_metadata(kChecksumKey, hex64(w.data_checksum()));
   w.write(path);
   kill_point("checkpoint_written");
@@ -204,7 +205,8 @@ std::unique_ptr<SafeTensorsFile> open_checkpoint(const std::string& path) {
 
 }  // namespace
 
-TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json, InqState* inq) {
+TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json, InqState* inq,
+                           CheckpointPart* part) {
   const std::unique_ptr<SafeTensorsFile> opened = open_checkpoint(path);
   const SafeTensorsFile& file = *opened;
   auto fmt = file.metadata().find("inq.format");
@@ -221,6 +223,8 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
     if (!e.is_buffer) expected.push_back({kMomentumPrefix + e.name, e.param->shape});
   if (inq)
     for (const auto& t : inq->tensors()) expected.push_back({kMaskPrefix + t.name, net.find(t.name)->param->shape});
+  if (part)
+    for (const auto& [name, shape] : part->checkpoint_tensors()) expected.push_back({name, shape});
   check_contents(file, expected, "the checkpoint layout of model " + net.model_name() + (inq ? " with INQ masks" : ""));
 
   HostFlat h = download(net);
@@ -251,6 +255,7 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
     s.inq_stage = meta_int(file, "inq.stage");
     s.inq_stage_epoch = meta_int(file, "inq.stage_epoch");
   }
+  if (part) part->load(file);
   return s;
 }
 

@@ -20,6 +20,18 @@
 namespace inq {
 
 class InqState;
+class SafeTensorsFile;
+class SafeTensorsWriter;
+
+// State that a part of the run (pruning) keeps in the checkpoint beside the model's: the tensors it
+// adds (checked on load like every other name), written and read back with the rest.
+class CheckpointPart {
+ public:
+  virtual ~CheckpointPart() = default;
+  virtual std::vector<std::pair<std::string, Shape>> checkpoint_tensors() const = 0;
+  virtual void save(SafeTensorsWriter& writer) const = 0;
+  virtual void load(const SafeTensorsFile& file) = 0;  // throws std::runtime_error naming the file
+};
 
 struct TrainState {
   int64_t epoch = 0;           // epochs completed (the epoch in progress is `epoch`, 0-based)
@@ -42,12 +54,13 @@ struct TrainState {
 // was), so no checkpoint or model ever holds one.
 // Throws NonFiniteValues naming the first non-finite tensor.
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
-                     const std::string& config_json, const InqState* inq = nullptr);
+                     const std::string& config_json, const InqState* inq = nullptr,
+                     const CheckpointPart* part = nullptr);
 // Restores parameters, buffers and momentum into `net`/`sgd` (and the INQ state into `inq` when
 // given; then the file must hold one); throws std::runtime_error naming the file and every
 // mismatching tensor. `config_json` receives the config stored in the checkpoint.
 TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json = nullptr,
-                           InqState* inq = nullptr);
+                           InqState* inq = nullptr, CheckpointPart* part = nullptr);
 
 // Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too, and
 // `extra_metadata` (key -> text, e.g. a weight transform's). Throws NonFiniteValues as

@@ -15,10 +15,12 @@
 
 namespace inq {
 
-// One phase of the run: an INQ stage, or the float epochs after the last stage.
+// One phase of the run: the prune phase before INQ (prune section), an INQ stage, or the float
+// epochs after the last stage.
 struct InqPhase {
-  int stage = 0;             // 0-based; num_stages for the float epochs
+  int stage = 0;             // 0-based; num_stages for the float epochs, -1 for the prune phase
   bool is_float = false;
+  bool is_prune = false;
   double portion = 1.0;      // accumulated portion frozen during this phase
   int64_t first_epoch = 0;   // global epoch index at which it starts
   int64_t epochs = 0;
@@ -28,18 +30,21 @@ struct InqPhase {
 class InqPlan {
  public:
   // `schedule`: the top-level lr schedule; with restart_lr it spans each phase's epochs, else all.
-  InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch);
+  // `prune_epochs` > 0: a prune phase of that many epochs comes first.
+  InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch,
+          int64_t prune_epochs = 0);
 
   InqPhase at_epoch(int64_t epoch) const;  // epoch in [0, total_epochs]; total: the end of the last phase
   int num_stages() const { return settings_.num_stages(); }
-  int64_t total_epochs() const { return settings_.total_epochs(); }
+  int64_t total_epochs() const { return prune_epochs_ + settings_.total_epochs(); }
   double lr_at_step(int64_t global_step) const;
-  // "stage 2/4 (σ=0.75) epoch 1/2" or "float epoch 1/2".
+  // "stage 2/4 (σ=0.75) epoch 1/2", "float epoch 1/2" or "prune epoch 1/2".
   std::string label(const InqPhase& phase) const;
 
  private:
   InqSettings settings_;
   int64_t steps_per_epoch_;
+  int64_t prune_epochs_;
   std::vector<LrSchedule> schedules_;  // one per phase (restart_lr) or one for the whole run
 };
 

@@ -87,11 +87,12 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   check_quant_inq_keys(c);
   s.inq = read_inq_settings(c, s.seed);
   s.quant = read_quant_settings(c);
+  s.prune = read_prune_settings(c, s.inq.enabled);
   if (s.inq.enabled) {
     if (c.has("train.epochs"))
       throw ConfigError("train.epochs: not used with an inq section: the epochs come from inq.epochs_per_stage "
-                        "(or inq.stage_epochs) and inq.float_epochs");
-    s.epochs = s.inq.total_epochs();
+                        "(or inq.stage_epochs), inq.float_epochs and prune.epochs");
+    s.epochs = s.inq.total_epochs() + (s.prune.enabled ? s.prune.epochs : 0);
   } else {
     s.epochs = positive(c, "train.epochs", s.epochs);
   }
@@ -122,6 +123,7 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   if (s.inq.enabled && s.inq.restart_lr) {
     spans = s.inq.stage_epochs;
     if (s.inq.float_epochs > 0) spans.push_back(s.inq.float_epochs);
+    if (s.prune.enabled) spans.push_back(s.prune.epochs);
   }
   for (int64_t span : spans) {
     try {

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/models/zoo.h"
 #include "core/quant/quant_config.h"
+#include "core/prune/prune_config.h"
 #include "core/train/inq_config.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
@@ -75,6 +76,7 @@ struct TrainSettings {
   std::vector<std::string> init_skip;    // glob patterns of tensors not loaded (init.skip)
   InqSettings inq;           // inq.enabled: incremental quantization of init_weights
   QuantSettings quant;       // quant.enabled: a baseline quantiser (exclusive with inq)
+  PruneSettings prune;       // prune.enabled: magnitude pruning before INQ's stages
   DistributedSettings distributed;
   nlohmann::json resolved;   // the complete config, defaults included
 };

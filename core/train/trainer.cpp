@@ -16,6 +16,7 @@
 #include "core/kill_point.h"
 #include "core/models/zoo.h"
 #include "core/quant/quant_transform.h"
+#include "core/prune/pruner.h"
 #include "core/rng.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_factory.h"
@@ -134,6 +135,7 @@ struct Trainer::Impl {
   std::unique_ptr<LrSchedule> schedule;  // FP32 runs
   std::unique_ptr<InqState> inq;         // INQ runs: mask and levels
   std::unique_ptr<InqPlan> plan;         // INQ runs: stages and their lr schedules
+  std::unique_ptr<Pruner> prune;         // INQ runs with a prune section: the phase before stage 1
   // Training through a weight transform (baseline quantisers, pruning with splicing); null: none.
   // Checkpoints hold the latent weights, evaluation and the written model the transformed ones.
   std::unique_ptr<WeightTransform> transform;
@@ -184,7 +186,7 @@ struct Trainer::Impl {
     }
     st.world_size = comm->world_size();
     try {
-      save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text, inq.get());
+      save_checkpoint(path("checkpoint.safetensors"), *net, *sgd, st, config_text, inq.get(), prune.get());
     } catch (const NonFiniteValues& e) {
       throw TrainingDiverged(std::string(e.what()) + " (epoch " + std::to_string(st.epoch) + ", step " +
                              std::to_string(st.batch) + "); stopping. The checkpoint in " + dir +
@@ -197,6 +199,13 @@ struct Trainer::Impl {
     return !ph.is_float && ph.epoch_in_phase == 0 && inq->stages_begun() == ph.stage;
   }
   void begin_stage(const InqPhase& ph, int64_t epoch);
+  void prune_steps(const InqPhase& ph);
+  void finish_prune();
+  void tag_phase(MetricsRecord& r, const InqPhase& ph) const {
+    if (!ph.is_prune) return tag(r, ph.stage, ph.portion);
+    r.phase = "prune";
+    r.sparsity = double(prune->pruned_now()) / double(prune->total_weights());
+  }
   void tag(MetricsRecord& r, int64_t stage, double portion) const {
     r.inq = true;
     r.stage = stage;
@@ -282,6 +291,17 @@ void Trainer::Impl::print_header() const {
     os << "\nquant    " << quant_method_name(s.quant.method) << " (" << s.quant.bits << "-bit), straight-through; "
        << q->tensors().size() << " tensors, " << q->total_quantized() << " of " << net->num_params()
        << " parameters quantised";
+  if (prune) {
+    const PruneSettings& p = s.prune;
+    os << "\nprune    " << p.epochs << " epochs before stage 1, sparsity raised in " << p.steps << " "
+       << (p.ramp == PruneRamp::Cubic ? "cubic" : "linear") << " steps to " << prune->target_pruned() << " of "
+       << prune->total_weights() << " quantised weights ("
+       << percent(prune->target_pruned(), prune->total_weights()) << "), "
+       << (p.splicing ? "splicing (mask every " + std::to_string(p.mask_every) + " steps, margin " +
+                            compact(p.splicing_margin) + ")"
+                      : "pruned weights frozen at once")
+       << "; INQ portions count the survivors";
+  }
   if (opt.resume)
     os << "\nresume   from epoch " << state.epoch << (state.batch ? ", step " + std::to_string(state.batch) : "")
        << " (global step " << state.global_step << ")"
@@ -357,7 +377,8 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
   lo.drop_last = false;
   t.test_loader = std::make_unique<Loader>(t.test_set, lo);
   if (t.s.inq.enabled)
-    t.plan = std::make_unique<InqPlan>(t.s.inq, t.s.lr_schedule, t.steps_per_epoch);
+    t.plan = std::make_unique<InqPlan>(t.s.inq, t.s.lr_schedule, t.steps_per_epoch,
+                                       t.s.prune.enabled ? t.s.prune.epochs : 0);
   else
     t.schedule = std::make_unique<LrSchedule>(t.s.lr_schedule, t.s.epochs, t.steps_per_epoch);
   t.rng = Rng(t.s.seed ^ 0x9e3779b97f4a7c15ull);
@@ -365,7 +386,8 @@ Trainer::Trainer(Config config, const RunOptions& options) : impl_(std::make_uni
 
   if (t.opt.resume) {
     if (t.s.inq.enabled) t.setup_inq();  // levels and mask come from the checkpoint below
-    t.state = load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd, nullptr, t.inq.get());
+    t.state =
+        load_checkpoint(t.path("checkpoint.safetensors"), *t.net, *t.sgd, nullptr, t.inq.get(), t.prune.get());
     try {
       t.rng.set_state(t.state.rng_state);
     } catch (const std::exception& e) {
@@ -443,6 +465,10 @@ void Trainer::Impl::setup_inq() {
   } catch (const std::invalid_argument& e) {
     throw ConfigError(e.what());
   }
+  if (s.prune.enabled) {
+    prune = std::make_unique<Pruner>(*net, *inq, s.prune, make_prune_ops(*be));
+    transform = prune->make_splice_transform();  // splicing: W ⊙ T while the prune phase lasts
+  }
 }
 
 // The checkpoint's INQ state must sit where the stage plan says its position is: stage k's
@@ -451,7 +477,24 @@ void Trainer::Impl::check_resumed_inq() const {
   const InqPhase ph = plan->at_epoch(state.epoch);
   const int begun = inq->stages_begun();
   bool ok;
-  if (state.epoch == plan->total_epochs() || ph.is_float)
+  if (prune) {
+    // Prune steps are taken at epoch starts; the phase ends with stage 1's projection.
+    const int64_t due = ph.is_prune ? prune_steps_through(s.prune, ph.epoch_in_phase) : s.prune.steps;
+    const int64_t before =
+        ph.is_prune && ph.epoch_in_phase > 0 ? prune_steps_through(s.prune, ph.epoch_in_phase - 1) : 0;
+    const bool at_start = state.batch == 0;
+    const bool prune_ok = ph.is_prune ? !prune->finished() && prune->steps_done() <= due &&
+                                            prune->steps_done() >= (at_start ? before : due)
+                                      : prune->finished() == (begun > 0) && (begun > 0 || prune->steps_done() == due);
+    if (!prune_ok)
+      throw std::runtime_error(path("checkpoint.safetensors") + ": pruning state (" +
+                               std::to_string(prune->steps_done()) + " steps, " +
+                               (prune->finished() ? "finished" : "not finished") + ") does not fit epoch " +
+                               std::to_string(state.epoch) + " of this config's plan");
+  }
+  if (ph.is_prune)
+    ok = begun == 0;
+  else if (state.epoch == plan->total_epochs() || ph.is_float)
     ok = begun == plan->num_stages();
   else if (ph.epoch_in_phase == 0 && state.batch == 0)
     ok = begun == ph.stage || begun == ph.stage + 1;
@@ -464,8 +507,28 @@ void Trainer::Impl::check_resumed_inq() const {
                              std::to_string(state.epoch) + " of this config's stage plan");
 }
 
+void Trainer::Impl::prune_steps(const InqPhase& ph) {
+  const int64_t before = prune->steps_done();
+  prune->take_steps(ph.epoch_in_phase, sgd->momentum().data());
+  dp->check_masks_equal(*inq, "after prune step " + std::to_string(prune->steps_done()));
+  log("prune step " + std::to_string(prune->steps_done()) + "/" + std::to_string(s.prune.steps) +
+      (prune->steps_done() - before > 1 ? " (with the steps before it)" : "") + ": " +
+      std::to_string(prune->pruned_now()) + " of " + std::to_string(prune->total_weights()) + " quantised weights (" +
+      percent(prune->pruned_now(), prune->total_weights()) + ") " +
+      (s.prune.splicing ? "masked (splicing)" : "pruned and frozen as zeros"));
+}
+
+void Trainer::Impl::finish_prune() {
+  prune->finish(sgd->momentum().data());
+  dp->check_masks_equal(*inq, "at the end of the prune phase");
+  log("prune phase done: " + std::to_string(prune->pruned_now()) + " of " + std::to_string(prune->total_weights()) +
+      " quantised weights (" + percent(prune->pruned_now(), prune->total_weights()) +
+      ") frozen as zeros; INQ's levels fixed over the survivors");
+}
+
 void Trainer::Impl::begin_stage(const InqPhase& ph, int64_t epoch) {
   const auto t0 = Clock::now();
+  if (prune && !prune->finished()) finish_prune();  // stage 1 starts from the pruned model
   const int64_t before = inq->total_frozen();
   inq->begin_stage(ph.stage, sgd->momentum().data());  // projects the newly frozen, zeroes their momentum
   dp->check_masks_equal(*inq, "after the projection of stage " + std::to_string(ph.stage + 1));
@@ -584,6 +647,14 @@ TrainSummary Trainer::run_unguarded() {
     if (t.plan) {
       ph = t.plan->at_epoch(epoch);
       label = t.plan->label(ph);
+      if (t.prune && ph.is_prune && t.prune->step_due(ph.epoch_in_phase)) {
+        if (const int sig = t.stop_signal(true)) {
+          stop(sig, epoch, batch, acc, seconds_before);
+          return sum;
+        }
+        kill_point("prune_step");
+        t.prune_steps(ph);
+      }
       if (t.stage_due(ph)) {
         // A stop right at the stage boundary leaves the stage unbegun: resume projects it.
         if (const int sig = t.stop_signal(true)) {
@@ -614,6 +685,7 @@ TrainSummary Trainer::run_unguarded() {
       const int n = static_cast<int>(b->size);
       const BatchUploader::DeviceBatch db = t.batches->upload(*b);  // overlaps the previous step's tail on CUDA
       lr = t.lr_at(t.state.global_step);
+      if (t.prune && ph.is_prune) t.prune->before_step(t.state.global_step);  // splicing: T every mask_every steps
       train_step(parts, StepInput{db.images, db.labels, t.rng.next_u64(), lr, frozen});
       ++t.state.global_step;
       ++batch;
@@ -641,9 +713,10 @@ TrainSummary Trainer::run_unguarded() {
     er.test.lr = lr;
     const bool stage_end = t.plan && ph.epoch_in_phase + 1 == ph.epochs;
     if (t.plan) {
-      t.tag(er.train, ph.stage, ph.portion);
-      t.tag(er.test, ph.stage, ph.portion);
-      er.test.stage_end = stage_end;
+      t.tag_phase(er.train, ph);
+      t.tag_phase(er.test, ph);
+      er.test.stage_end = stage_end && !ph.is_prune;
+      er.test.phase_end = stage_end && ph.is_prune;
     }
     if (t.root) {
       metrics.append(er.train);
@@ -662,9 +735,11 @@ TrainSummary Trainer::run_unguarded() {
             " training, " + std::to_string(t.test_set->bad_samples()) +
             " test), each logged once; training replaces them, evaluation leaves them out");
     if (stage_end) {
-      t.log((ph.is_float ? std::string("float epochs") : "stage " + std::to_string(ph.stage + 1) + "/" +
-                                                            std::to_string(t.plan->num_stages())) +
-            " done (σ=" + compact(ph.portion) + "): test top1 " + fixed(100 * er.test.top1, 2) + "%");
+      t.log((ph.is_prune   ? "prune epochs done (sparsity " + fixed(100 * er.test.sparsity, 2) + "%)"
+             : ph.is_float ? std::string("float epochs") + " done (σ=" + compact(ph.portion) + ")"
+                           : "stage " + std::to_string(ph.stage + 1) + "/" + std::to_string(t.plan->num_stages()) +
+                                 " done (σ=" + compact(ph.portion) + ")") +
+            ": test top1 " + fixed(100 * er.test.top1, 2) + "%");
       if (!ph.is_float && t.opt.on_stage_end) t.opt.on_stage_end(ph.stage, *t.net, *t.inq);
     }
   }
