@@ -33,7 +33,8 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   Backend& be = ctx.backend;
   const int n = to_int(x.dim(0), who);
   const int hw = to_int(x.dim(2) * x.dim(3), who);
-  ensure_shape(be, y_, x.shape());
+  y_shape_ = x.shape();
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
   synced_ = nullptr;
   if (ctx.training) {
     ensure_shape(be, save_mean_, {c_});
@@ -50,11 +51,11 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       be.batchnorm2d_fwd_finish(c_, int64_t(comm->world_size()) * n * hw, save_mean_.data(), var_.data(), momentum_,
                                 eps_, running_mean_->value.data(), running_var_->value.data(), save_invstd_.data());
       be.batchnorm2d_fwd_eval(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(), save_mean_.data(),
-                              var_.data(), eps_, y_.data());
+                              var_.data(), eps_, y.data());
       synced_ = comm;
     } else {
       be.batchnorm2d_fwd_train(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(),
-                               running_mean_->value.data(), running_var_->value.data(), momentum_, eps_, y_.data(),
+                               running_mean_->value.data(), running_var_->value.data(), momentum_, eps_, y.data(),
                                save_mean_.data(), save_invstd_.data());
     }
     if (!one_.defined() || one_.device() != be.device()) {
@@ -62,23 +63,23 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       be.fill(one_.data(), 1, 1.0f);
     }
     be.accumulate(1, one_.data(), num_batches_tracked_->value.data());
-    x_ = x;
+    x_ = keep_for_backward(ctx, x);
   } else {
     be.batchnorm2d_fwd_eval(n, c_, hw, x.data(), weight_->value.data(), bias_->value.data(),
-                            running_mean_->value.data(), running_var_->value.data(), eps_, y_.data());
+                            running_mean_->value.data(), running_var_->value.data(), eps_, y.data());
     x_ = Tensor();
   }
   trained_ = ctx.training;
-  return y_;
+  return y;
 }
 
 Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const std::string& who = describe();
-  if (!trained_) throw std::logic_error(who + ": backward needs a training-mode forward");
-  require_grad_shape(who, dy.shape(), y_.shape());
+  if (!trained_ || !x_.defined()) throw std::logic_error(who + ": backward needs a training-mode forward");
+  require_grad_shape(who, dy.shape(), y_shape_);
   // The kernel always produces dx; BatchNorm is never a network's first layer, so nothing is lost.
   Backend& be = ctx.backend;
-  const Tensor dx = gradient_buffer(ctx, dx_, x_.shape());
+  const Tensor dx = layer_buffer(ctx, dx_, x_.shape());
   const int n = to_int(x_.dim(0), who), hw = to_int(x_.dim(2) * x_.dim(3), who);
   if (synced_) {
     // dgamma / dbeta are this rank's sums (the gradient all-reduce averages them like any other
@@ -99,6 +100,7 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
                        dx.data(), weight_->grad.data(), bias_->grad.data());
     grads_ready(ctx, {weight_, bias_});
   }
+  release_kept(ctx, x_);
   return need_dx ? dx : Tensor();
 }
 

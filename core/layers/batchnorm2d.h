@@ -33,7 +33,10 @@ class BatchNorm2d : public Module {
   std::string desc_;
   bool trained_ = false;  // whether the last forward was in training mode
   Communicator* synced_ = nullptr;  // the ranks whose statistics the last forward used (sync BN)
-  Tensor x_, y_, dx_, save_mean_, save_invstd_;
+  Shape y_shape_;
+  Tensor x_;            // training: the input, kept for backward
+  Tensor y_own_, dx_;   // own buffers when driven outside a Net
+  Tensor save_mean_, save_invstd_;
   Tensor var_, sums_;  // sync BN: the global biased variance; backward's sums of dy and dy * xhat
   Tensor one_;  // device constant 1, added to num_batches_tracked without a host round trip
 };
