@@ -28,8 +28,16 @@ class Backend {
   void copy(void* dst, const void* src, size_t bytes);
   void fill(float* p, int64_t n, float value);
   virtual void synchronize() = 0;
-  // Peak bytes allocated on the device since start (0 where not tracked).
+  // The contents of [p, p + bytes) are dead: the next op writing there need not preserve them (a
+  // scratch buffer handed to a new user). The oneDNN backend forgets their layout; elsewhere a no-op.
+  virtual void discard(void* p, size_t bytes) {
+    (void)p;
+    (void)bytes;
+  }
+  // Peak bytes allocated on the device since start or the last reset_peak_bytes() (0 where not
+  // tracked); the reset starts the count from the bytes allocated now.
   virtual size_t peak_bytes() const { return 0; }
+  virtual void reset_peak_bytes() {}
   // Host memory for data on its way to the device: page-locked on CUDA, so copy_from_host from it
   // runs asynchronously; the heap elsewhere. Throws std::bad_alloc when none is left.
   virtual void* allocate_host(size_t bytes) { return ::operator new(bytes); }

@@ -39,6 +39,7 @@ CpuBackend::CpuBackend(int threads) : usage_(std::make_shared<Usage>()) {
 std::string CpuBackend::description() const { return "cpu (" + std::to_string(threads_) + " threads), strict fp32"; }
 
 size_t CpuBackend::peak_bytes() const { return usage_->peak.load(); }
+void CpuBackend::reset_peak_bytes() { usage_->peak.store(usage_->live.load()); }
 
 std::shared_ptr<Storage> CpuBackend::allocate(size_t bytes) {
   const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;

@@ -18,6 +18,7 @@ class CpuBackend : public Backend {
   std::shared_ptr<Storage> allocate(size_t bytes) override;
   void synchronize() override {}
   size_t peak_bytes() const override;
+  void reset_peak_bytes() override;
 
  protected:
   // The reference kernels (core/ref/); a faster CPU backend may override some of them.

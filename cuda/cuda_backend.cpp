@@ -209,6 +209,7 @@ void CudaBackend::fill_impl(float* p, int64_t n, float value) { cuda::fill(n, va
 void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 size_t CudaBackend::peak_bytes() const { return allocator_->peak_bytes(); }
+void CudaBackend::reset_peak_bytes() { allocator_->reset_peak_bytes(); }
 
 // --- convolution and linear ---
 

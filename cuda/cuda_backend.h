@@ -48,6 +48,7 @@ class CudaBackend final : public Backend {
   std::shared_ptr<Storage> allocate(size_t bytes) override;
   void synchronize() override;
   size_t peak_bytes() const override;
+  void reset_peak_bytes() override;
   void* allocate_host(size_t bytes) override;  // pinned (cudaHostAlloc)
   void free_host(void* p) noexcept override;
   uint64_t stream_position() override;

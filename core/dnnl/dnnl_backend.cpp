@@ -100,6 +100,10 @@ std::shared_ptr<Storage> DnnlBackend::allocate(size_t bytes) {
   });
 }
 
+// Forgetting the layout of dead data saves the in-place conversion to flat that overwriting part of a
+// larger blocked region would otherwise do.
+void DnnlBackend::discard(void* p, size_t bytes) { impl_->layouts->release(p, bytes); }
+
 void DnnlBackend::copy_from_host_impl(void* dst, const void* src, size_t bytes) {
   impl_->flat_out(dst, bytes);
   CpuBackend::copy_from_host_impl(dst, src, bytes);

@@ -19,6 +19,7 @@ class DnnlBackend : public CpuBackend {
   std::string description() const override;
 
   std::shared_ptr<Storage> allocate(size_t bytes) override;
+  void discard(void* p, size_t bytes) override;
 
  protected:
   void copy_from_host_impl(void* dst, const void* host_src, size_t bytes) override;

@@ -28,7 +28,7 @@ Shape BatchNorm2d::output_shape(const Shape& in) const {
 
 // Normalisation with given statistics: evaluation (running ones) and synchronised training (global ones).
 BatchNormFwdEvalArgs BatchNorm2d::eval_args(const BatchNormShape& shape, const Tensor& x, const float* mean,
-                                            const float* var) {
+                                            const float* var, const Tensor& y) {
   BatchNormFwdEvalArgs a;
   a.shape = shape;
   a.x = x.data();
@@ -37,7 +37,7 @@ BatchNormFwdEvalArgs BatchNorm2d::eval_args(const BatchNormShape& shape, const T
   a.mean = mean;
   a.var = var;
   a.eps = eps_;
-  a.y = y_.data();
+  a.y = y.data();
   return a;
 }
 
@@ -49,7 +49,8 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   const int n = to_int(x.dim(0), who);
   const int hw = to_int(x.dim(2) * x.dim(3), who);
   const BatchNormShape shape{n, c_, hw};
-  ensure_shape(be, y_, x.shape());
+  y_shape_ = x.shape();
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
   synced_ = nullptr;
   if (ctx.training) {
     ensure_shape(be, save_mean_, {c_});
@@ -74,7 +75,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       finish.running_var = running_var_->value.data();
       finish.save_invstd = save_invstd_.data();
       be.batchnorm2d_fwd_finish(finish);
-      be.batchnorm2d_fwd_eval(eval_args(shape, x, save_mean_.data(), var_.data()));
+      be.batchnorm2d_fwd_eval(eval_args(shape, x, save_mean_.data(), var_.data(), y));
       synced_ = comm;
     } else {
       BatchNormFwdTrainArgs a;
@@ -86,7 +87,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       a.running_var = running_var_->value.data();
       a.momentum = momentum_;
       a.eps = eps_;
-      a.y = y_.data();
+      a.y = y.data();
       a.save_mean = save_mean_.data();
       a.save_invstd = save_invstd_.data();
       be.batchnorm2d_fwd_train(a);
@@ -96,22 +97,22 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       be.fill(one_.data(), 1, 1.0f);
     }
     be.accumulate(1, one_.data(), num_batches_tracked_->value.data());
-    x_ = x;
+    x_ = keep_for_backward(ctx, x);
   } else {
-    be.batchnorm2d_fwd_eval(eval_args(shape, x, running_mean_->value.data(), running_var_->value.data()));
+    be.batchnorm2d_fwd_eval(eval_args(shape, x, running_mean_->value.data(), running_var_->value.data(), y));
     x_ = Tensor();
   }
   trained_ = ctx.training;
-  return y_;
+  return y;
 }
 
 Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const std::string& who = describe();
-  if (!trained_) throw std::logic_error(who + ": backward needs a training-mode forward");
-  require_grad_shape(who, dy.shape(), y_.shape());
+  if (!trained_ || !x_.defined()) throw std::logic_error(who + ": backward needs a training-mode forward");
+  require_grad_shape(who, dy.shape(), y_shape_);
   // The kernel always produces dx; BatchNorm is never a network's first layer, so nothing is lost.
   Backend& be = ctx.backend;
-  const Tensor dx = gradient_buffer(ctx, dx_, x_.shape());
+  const Tensor dx = layer_buffer(ctx, dx_, x_.shape());
   const BatchNormShape shape{to_int(x_.dim(0), who), c_, to_int(x_.dim(2) * x_.dim(3), who)};
   if (synced_) {
     // dgamma / dbeta are this rank's sums (the gradient all-reduce averages them like any other
@@ -157,6 +158,7 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
     be.batchnorm2d_bwd(a);
     grads_ready(ctx, {weight_, bias_});
   }
+  release_kept(ctx, x_);
   return need_dx ? dx : Tensor();
 }
 

@@ -132,6 +132,7 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
     }
     be.copy_from_host(flat.data(), host.data(), host.size() * sizeof(float));
     Context ctx{be, true, seed + uint64_t(k)};
+    ctx.backward_follows = false;  // only the statistics: keep nothing for a backward
     ctx.sync_batchnorm = sync_batchnorm;
     kill_point("bn_reestimate");
     net.forward(ctx, upload(*b));
