@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/inq/inq_state.h"
+#include "core/train/config_checks.h"
 
 namespace inq {
 namespace {
@@ -23,19 +24,6 @@ bool glob_match(const std::string& pattern, const std::string& name) {
 
 bool any_match(const std::vector<std::string>& patterns, const std::string& name) {
   return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) { return glob_match(p, name); });
-}
-
-std::vector<std::string> pattern_list(Config& c, const std::string& key) {
-  if (!c.has(key)) c.apply_override(key + "=[]");
-  const nlohmann::json& j = c.get_json(key);
-  if (!j.is_array()) throw ConfigError(key + ": expected a list of glob patterns, got " + j.dump());
-  std::vector<std::string> out;
-  for (const auto& v : j) {
-    if (!v.is_string() || v.get<std::string>().empty())
-      throw ConfigError(key + ": expected a list of non-empty strings (glob patterns), got " + v.dump());
-    out.push_back(v.get<std::string>());
-  }
-  return out;
 }
 
 std::string joined_names() {

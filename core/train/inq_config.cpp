@@ -8,26 +8,13 @@
 #include <string>
 
 #include "core/inq/log2_levels.h"
+#include "core/train/config_checks.h"
 
 namespace inq {
 namespace {
 
 bool glob_match(const std::string& pattern, const std::string& name) {
   return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
-}
-
-// A list of strings; an absent key takes [] (written back, so the resolved config shows it).
-std::vector<std::string> string_list(Config& c, const std::string& key) {
-  if (!c.has(key)) c.apply_override(key + "=[]");
-  const nlohmann::json& j = c.get_json(key);
-  if (!j.is_array()) throw ConfigError(key + ": expected a list of strings, got " + j.dump());
-  std::vector<std::string> out;
-  for (const auto& v : j) {
-    if (!v.is_string() || v.get<std::string>().empty())
-      throw ConfigError(key + ": expected a list of non-empty strings (glob patterns), got " + v.dump());
-    out.push_back(v.get<std::string>());
-  }
-  return out;
 }
 
 std::map<std::string, int> bits_override(Config& c, const std::string& key) {
@@ -78,8 +65,8 @@ InqSettings read_inq_settings(Config& c, uint64_t default_seed) {
   const int64_t seed = c.get_int("inq.seed", static_cast<int64_t>(default_seed));
   if (seed < 0) throw ConfigError("inq.seed: must be >= 0 (got " + std::to_string(seed) + ")");
   o.seed = static_cast<uint64_t>(seed);
-  o.include = string_list(c, "inq.include");
-  o.exclude = string_list(c, "inq.exclude");
+  o.include = pattern_list(c, "inq.include");
+  o.exclude = pattern_list(c, "inq.exclude");
   o.bits_override = bits_override(c, "inq.bits_override");
   // Read only when present (no default written back), so that run directories made before these
   // keys resolve to the same config and resume.

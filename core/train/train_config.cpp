@@ -140,14 +140,7 @@ TrainSettings read_train_settings(Config& c, bool cuda_ok) {
   if (s.inq.enabled && s.init_weights.empty())
     throw ConfigError("init.weights: required with an inq section (the pretrained FP32 weights to quantize)");
   s.init_partial = c.get_bool("init.partial", false);
-  if (!c.has("init.skip")) c.apply_override("init.skip=[]");  // the default, written back
-  const nlohmann::json& skip = c.get_json("init.skip");
-  if (!skip.is_array()) throw ConfigError("init.skip: expected a list of glob patterns, got " + skip.dump());
-  for (const auto& v : skip) {
-    if (!v.is_string() || v.get<std::string>().empty())
-      throw ConfigError("init.skip: expected a list of non-empty strings (glob patterns), got " + v.dump());
-    s.init_skip.push_back(v.get<std::string>());
-  }
+  s.init_skip = pattern_list(c, "init.skip");
   if ((s.init_partial || !s.init_skip.empty()) && s.init_weights.empty())
     throw ConfigError(std::string(s.init_partial ? "init.partial" : "init.skip") + ": needs init.weights");
   read_distributed(c, s.distributed);
