@@ -117,6 +117,11 @@ class Backend {
   void sgd_step(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
                 float weight_decay, bool nesterov);
 
+  // Averages taken in double on the device (BatchNorm re-estimation): sum[i] += double(x[i]) / divisor
+  // in quotient_accumulate_f64, y[i] = float(sum[i] / divisor) in quotient_store_f64. divisor > 0.
+  void quotient_accumulate_f64(int64_t n, const float* x, double divisor, double* sum);
+  void quotient_store_f64(int64_t n, const double* sum, double divisor, float* y);
+
   // --- INQ stage boundary (semantics of core/ref/inq_ref.h) ---
   void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy, uint64_t seed,
                   uint8_t* select);
@@ -178,6 +183,8 @@ class Backend {
                                double* stats) = 0;
   virtual void sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr,
                              float momentum, float weight_decay, bool nesterov) = 0;
+  virtual void quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) = 0;
+  virtual void quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) = 0;
   virtual void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
                                uint64_t seed, uint8_t* select) = 0;
   virtual void inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,

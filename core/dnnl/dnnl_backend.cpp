@@ -243,6 +243,15 @@ void DnnlBackend::accumulate_impl(int64_t n, const float* x, float* y) {
   CpuBackend::accumulate_impl(n, x, y);
   (void)f;  // y keeps the format unify gave it
 }
+// Averages of flat values (BatchNorm running statistics), as copy_to_host reads them.
+void DnnlBackend::quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) {
+  impl_->flat_in(x, impl_->bytes(n));
+  CpuBackend::quotient_accumulate_f64_impl(n, x, divisor, sum);
+}
+void DnnlBackend::quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) {
+  impl_->flat_out(y, impl_->bytes(n));
+  CpuBackend::quotient_store_f64_impl(n, sum, divisor, y);
+}
 
 // The rest read and write flat.
 void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {

@@ -57,6 +57,8 @@ class DnnlBackend : public CpuBackend {
   void adaptive_avgpool2d_bwd_impl(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) override;
   void add_fwd_impl(int64_t n, const float* a, const float* b, float* y) override;
   void accumulate_impl(int64_t n, const float* x, float* y) override;
+  void quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) override;
+  void quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) override;
   void concat_fwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) override;
   void concat_bwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) override;
   void dropout_fwd_impl(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) override;
