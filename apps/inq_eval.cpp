@@ -156,6 +156,17 @@ void dump_logits(const std::string& path, Net& net, const Input& in, int64_t bat
   w.write(path);
 }
 
+// --integer: the CPU integer reference of `weights` with the int8 parameters of `onnx_path`.
+std::unique_ptr<Int8Reference> integer_reference(const std::string& weights, const std::string& onnx_path) {
+  if (!std::filesystem::is_regular_file(onnx_path)) throw BadInput("--integer " + onnx_path + ": no such file");
+#ifdef INQ_WITH_ONNX
+  return load_int8_reference(weights, onnx_path);
+#else
+  (void)weights;
+  throw BadInput("--integer: this build has no ONNX export (libonnx-dev, libprotobuf-dev)");
+#endif
+}
+
 int run(const Args& args) {
   TrainSettings s;
   std::unique_ptr<Backend> be;
@@ -174,14 +185,7 @@ int run(const Args& args) {
     const LoadReport loaded = load_init_weights(s, *net);
     if (!loaded.skipped.empty() || !loaded.ignored.empty())
       std::fprintf(stderr, "inq_eval: warning: %s\n", describe_load(s.init_weights, loaded).c_str());
-    if (!args.integer.empty()) {
-      if (!std::filesystem::is_regular_file(args.integer)) throw BadInput("--integer " + args.integer + ": no such file");
-#ifdef INQ_WITH_ONNX
-      integer = load_int8_reference(s.init_weights, args.integer);
-#else
-      throw BadInput("--integer: this build has no ONNX export (libonnx-dev, libprotobuf-dev)");
-#endif
-    }
+    if (!args.integer.empty()) integer = integer_reference(s.init_weights, args.integer);
     if (args.input.empty()) {
       data = make_data_splits(s.data, s.model).test;
     } else {

@@ -58,20 +58,20 @@ void InqRun::tag(MetricsRecord& record, int64_t stage, double portion) {
 }
 
 std::string InqRun::header_lines(const Net& net) const {
-  const InqSettings& q = settings_;
+  const InqSettings& inq = settings_;
   std::ostringstream os;
   std::string portions;
-  for (double p : q.options.portions) portions += (portions.empty() ? "" : " ") + compact_number(p);
-  os << "\ninq      " << q.options.bits << "-bit, "
-     << (q.options.partition == InqPartition::Random ? "random" : "magnitude") << " partition, portions " << portions
+  for (double portion : inq.options.portions) portions += (portions.empty() ? "" : " ") + compact_number(portion);
+  os << "\ninq      " << inq.options.bits << "-bit, "
+     << (inq.options.partition == InqPartition::Random ? "random" : "magnitude") << " partition, portions " << portions
      << "; " << state_->tensors().size() << " tensors, " << state_->total_quantized() << " of " << net.num_params()
      << " parameters quantized\n"
-     << "stages   " << q.num_stages() << " stages, epochs";
-  for (int64_t e : q.stage_epochs) os << " " << e;
-  if (q.float_epochs) os << " + " << q.float_epochs << " float epochs";
-  os << "; lr " << (q.restart_lr ? "restarted each stage" : "one schedule over all epochs") << ", momentum "
-     << (q.reset_momentum ? "reset" : "kept") << " at stage start, BatchNorm re-estimation "
-     << (q.bn_recalibration_batches ? "over " + std::to_string(q.bn_recalibration_batches) + " batches" : "off");
+     << "stages   " << inq.num_stages() << " stages, epochs";
+  for (int64_t epochs : inq.stage_epochs) os << " " << epochs;
+  if (inq.float_epochs) os << " + " << inq.float_epochs << " float epochs";
+  os << "; lr " << (inq.restart_lr ? "restarted each stage" : "one schedule over all epochs") << ", momentum "
+     << (inq.reset_momentum ? "reset" : "kept") << " at stage start, BatchNorm re-estimation "
+     << (inq.bn_recalibration_batches ? "over " + std::to_string(inq.bn_recalibration_batches) + " batches" : "off");
   return os.str();
 }
 
@@ -83,9 +83,9 @@ std::string InqRun::phase_done_line(const InqPhase& phase, double test_top1) con
 }
 
 std::string InqRun::verify(const Net& net) const {
-  const QuantizedSummary q = verify_quantized(net, *state_);
-  return "; " + std::to_string(q.weights) + " weights in " + std::to_string(q.tensors) +
-         " tensors, all in their level sets, " + percent(q.zeros, q.weights) + " zeros";
+  const QuantizedSummary summary = verify_quantized(net, *state_);
+  return "; " + std::to_string(summary.weights) + " weights in " + std::to_string(summary.tensors) +
+         " tensors, all in their level sets, " + percent(summary.zeros, summary.weights) + " zeros";
 }
 
 namespace {
@@ -97,7 +97,7 @@ std::string reestimate_batchnorm(TrainingRun& run, const InqPhase& phase, int64_
   BatchUploader& uploader = *run.buffers.batches;
   const int layers = recalibrate_batchnorm(
       *run.net, *run.data.train_loader, epoch, batches,
-      [&uploader](const HostBatch& b) { return uploader.upload(b).images; },
+      [&uploader](const HostBatch& batch) { return uploader.upload(batch).images; },
       run.settings.seed ^ (0xb4ull << 56) ^ uint64_t(phase.stage), run.ranks.sync_batchnorm());
   return layers ? "; BatchNorm statistics of " + std::to_string(layers) + " layers re-estimated over " +
                       std::to_string(batches) + " batches"

@@ -121,30 +121,30 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
   int64_t epoch = first_epoch;
   loader.start_epoch(epoch);
   for (int64_t k = 0; k < batches; ++k) {
-    const HostBatch* b = loader.next();
-    if (!b) {
+    const HostBatch* batch = loader.next();
+    if (!batch) {
       loader.start_epoch(++epoch);
-      b = loader.next();
-      if (!b) throw std::runtime_error("BatchNorm recalibration: the training loader gave an empty epoch");
+      batch = loader.next();
+      if (!batch) throw std::runtime_error("BatchNorm recalibration: the training loader gave an empty epoch");
     }
     // With the running statistics at 0, one training forward leaves momentum * (batch statistic).
-    for (const StatisticsSpan& l : spans) {
-      be.fill(flat + l.mean, l.channels, 0.0f);
-      be.fill(flat + l.var, l.channels, 0.0f);
+    for (const StatisticsSpan& span : spans) {
+      be.fill(flat + span.mean, span.channels, 0.0f);
+      be.fill(flat + span.var, span.channels, 0.0f);
     }
     Context ctx{be, true, seed + uint64_t(k)};
     ctx.sync_batchnorm = sync_batchnorm;
     kill_point("bn_reestimate");
-    net.forward(ctx, upload(*b));
+    net.forward(ctx, upload(*batch));
     if (sync_batchnorm) sync_batchnorm->wait_all_reduces();
-    for (const StatisticsSpan& l : spans) {
-      be.quotient_accumulate_f64(l.channels, flat + l.mean, l.momentum, sums + l.sum);
-      be.quotient_accumulate_f64(l.channels, flat + l.var, l.momentum, sums + l.sum + l.channels);
+    for (const StatisticsSpan& span : spans) {
+      be.quotient_accumulate_f64(span.channels, flat + span.mean, span.momentum, sums + span.sum);
+      be.quotient_accumulate_f64(span.channels, flat + span.var, span.momentum, sums + span.sum + span.channels);
     }
   }
-  for (const StatisticsSpan& l : spans) {
-    be.quotient_store_f64(l.channels, sums + l.sum, double(batches), flat + l.mean);
-    be.quotient_store_f64(l.channels, sums + l.sum + l.channels, double(batches), flat + l.var);
+  for (const StatisticsSpan& span : spans) {
+    be.quotient_store_f64(span.channels, sums + span.sum, double(batches), flat + span.mean);
+    be.quotient_store_f64(span.channels, sums + span.sum + span.channels, double(batches), flat + span.var);
   }
   return static_cast<int>(spans.size());
 }

@@ -29,31 +29,31 @@ std::string percent(int64_t part, int64_t whole) {
 namespace {
 
 void model_and_schedule_lines(std::ostringstream& os, const TrainingRun& run) {
-  const TrainSettings& s = run.settings;
+  const TrainSettings& settings = run.settings;
   os << "model    " << run.net->model_name() << "  " << run.net->num_params() << " parameters, input "
      << shape_str(run.net->input_chw()) << ", " << run.net->num_classes() << " classes\n"
      << "backend  " << run.backend->description();
-  if (run.backend->device() == Device::CPU && (s.cuda.allow_tf32 || !s.cuda.deterministic))
+  if (run.backend->device() == Device::CPU && (settings.cuda.allow_tf32 || !settings.cuda.deterministic))
     os << " (the cuda section has no effect on the cpu)";
   os << "\n"
      << "data     " << run.data.train_set->describe() << " / " << run.data.test_set->describe() << "\n"
-     << "train    " << s.epochs << " epochs x " << run.data.steps_per_epoch << " steps of "
-     << batch_description(s.batch_size, run.ranks.world_size()) << ", lr " << s.optimizer.lr << " "
-     << s.lr_schedule.type << ", momentum " << s.optimizer.momentum << ", weight decay " << s.optimizer.weight_decay
+     << "train    " << settings.epochs << " epochs x " << run.data.steps_per_epoch << " steps of "
+     << batch_description(settings.batch_size, run.ranks.world_size()) << ", lr " << settings.optimizer.lr << " "
+     << settings.lr_schedule.type << ", momentum " << settings.optimizer.momentum << ", weight decay " << settings.optimizer.weight_decay
      << "\n"
      << "run dir  " << run.run_dir.dir();
 }
 
 void ranks_line(std::ostringstream& os, const TrainingRun& run) {
   const Ranks& ranks = run.ranks;
-  const DistributedSettings& d = run.settings.distributed;
+  const DistributedSettings& distributed = run.settings.distributed;
   os << "\ndist     " << ranks.comm->description() << " (" << ranks.launch.launcher << " launch): "
      << ranks.world_size() << " ranks x batch " << run.settings.batch_size << " = global batch "
      << ranks.world_size() * run.settings.batch_size << "; lr "
      << (ranks.lr_scale != 1.0 ? "x " + compact_number(ranks.lr_scale) + " (linear scaling)" : "not scaled") << "; "
-     << ranks.data_parallel->buckets().size() << " gradient buckets of <= " << compact_number(d.bucket_mb)
+     << ranks.data_parallel->buckets().size() << " gradient buckets of <= " << compact_number(distributed.bucket_mb)
      << " MB, all-reduced while backward runs; BatchNorm statistics "
-     << (d.sync_batchnorm ? "synchronised over the ranks (sync_batchnorm)"
+     << (distributed.sync_batchnorm ? "synchronised over the ranks (sync_batchnorm)"
                           : "per rank (rank 0's broadcast before evaluation)");
 }
 

@@ -14,42 +14,42 @@ namespace {
 
 // The backend on this rank's GPU, then the communicator (which uses the backend's stream).
 void set_up_backend_and_ranks(TrainingRun& run) {
-  const TrainSettings& s = run.settings;
+  const TrainSettings& settings = run.settings;
   Ranks& ranks = run.ranks;
   ranks.launch = detect_launch();
-  const Device device = parse_device(s.device);
-  const std::string comm_backend = resolve_comm_backend(s.distributed.backend, device, ranks.launch);
+  const Device device = parse_device(settings.device);
+  const std::string comm_backend = resolve_comm_backend(settings.distributed.backend, device, ranks.launch);
   int cuda_device = 0;
   if (device == Device::CUDA && ranks.launch.world_size > 1 && cuda_device_count() > 0)
     cuda_device = device_for_local_rank(ranks.launch.local_rank, cuda_device_count());
-  run.backend = make_settings_backend(s, cuda_device);
-  ranks.comm = make_communicator(comm_backend, s.distributed.timeout_s, ranks.launch, *run.backend);
+  run.backend = make_settings_backend(settings, cuda_device);
+  ranks.comm = make_communicator(comm_backend, settings.distributed.timeout_s, ranks.launch, *run.backend);
   ranks.root = ranks.comm->rank() == 0;
   if (!ranks.root) run.options.log = nullptr;  // one voice: rank 0 prints
-  if (s.distributed.lr_scaling == "linear") ranks.lr_scale = ranks.comm->world_size();
-  ranks.sync_bn = s.distributed.sync_batchnorm;
+  if (settings.distributed.lr_scaling == "linear") ranks.lr_scale = ranks.comm->world_size();
+  ranks.sync_bn = settings.distributed.sync_batchnorm;
 }
 
 // Each rank loads its shard of every epoch (and of the test set), pinned on CUDA so that uploads
 // run asynchronously.
 void set_up_loaders(TrainingRun& run) {
-  const TrainSettings& s = run.settings;
+  const TrainSettings& settings = run.settings;
   TrainingData& data = run.data;
   LoaderOptions train;
-  train.batch_size = s.batch_size;
+  train.batch_size = settings.batch_size;
   train.shuffle = true;
   train.drop_last = true;
-  train.workers = s.data.workers;
-  train.seed = s.seed;
+  train.workers = settings.data.workers;
+  train.seed = settings.seed;
   train.rank = run.ranks.comm->rank();
   train.world_size = run.ranks.world_size();
   train.host_memory = backend_host_memory(*run.backend);
   data.train_loader = std::make_unique<Loader>(data.train_set, train);
   data.steps_per_epoch = data.train_loader->batches_per_epoch();
   if (data.steps_per_epoch < 1)
-    throw ConfigError("train.batch_size: " + std::to_string(s.batch_size) + " is larger than the training set (" +
+    throw ConfigError("train.batch_size: " + std::to_string(settings.batch_size) + " is larger than the training set (" +
                       std::to_string(data.train_set->size()) + " images)");
-  LoaderOptions test = evaluation_loader_options(s);
+  LoaderOptions test = evaluation_loader_options(settings);
   test.seed = train.seed;
   test.rank = train.rank;
   test.world_size = train.world_size;
@@ -131,24 +131,24 @@ std::unique_ptr<TrainingRun> read_run(Config config, const RunOptions& options) 
 std::unique_ptr<TrainingRun> set_up_training(Config config, const RunOptions& options) {
   std::unique_ptr<TrainingRun> owned = read_run(std::move(config), options);
   TrainingRun& run = *owned;
-  const TrainSettings& s = run.settings;
+  const TrainSettings& settings = run.settings;
   set_up_backend_and_ranks(run);
-  run.run_dir.check(s.resolved, run.options.resume, [&run](const std::string& line) { run.log(line); });
-  DataSplits splits = make_data_splits(s.data, s.model);
+  run.run_dir.check(settings.resolved, run.options.resume, [&run](const std::string& line) { run.log(line); });
+  DataSplits splits = make_data_splits(settings.data, settings.model);
   run.data.train_set = std::move(splits.train);
   run.data.test_set = std::move(splits.test);
-  run.net = make_materialized_model(s.model, *run.backend, s.seed);
-  run.sgd = std::make_unique<Sgd>(*run.net, s.optimizer);
+  run.net = make_materialized_model(settings.model, *run.backend, settings.seed);
+  run.sgd = std::make_unique<Sgd>(*run.net, settings.optimizer);
   set_up_loaders(run);
-  if (s.inq.enabled)
-    run.inq = std::make_unique<InqRun>(s.inq, s.lr_schedule, run.data.steps_per_epoch);
+  if (settings.inq.enabled)
+    run.inq = std::make_unique<InqRun>(settings.inq, settings.lr_schedule, run.data.steps_per_epoch);
   else
-    run.fp32_schedule = std::make_unique<LrSchedule>(s.lr_schedule, s.epochs, run.data.steps_per_epoch);
-  run.rng = Rng(s.seed ^ 0x9e3779b97f4a7c15ull);
+    run.fp32_schedule = std::make_unique<LrSchedule>(settings.lr_schedule, settings.epochs, run.data.steps_per_epoch);
+  run.rng = Rng(settings.seed ^ 0x9e3779b97f4a7c15ull);
   run.reference_due = !run.options.resume;
   if (run.options.resume)
     resume_from_checkpoint(run);
-  else if (!s.init_weights.empty())
+  else if (!settings.init_weights.empty())
     load_initial_weights(run);
   run.state.rng_state = run.rng.state();
   allocate_buffers(run);
