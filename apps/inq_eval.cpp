@@ -180,6 +180,9 @@ int run(const Args& args) {
     s = read_settings(config);
     if (s.init_weights.empty())
       throw ConfigError("init.weights: names the weights to evaluate (e.g. --set init.weights=runs/x/model.safetensors)");
+    // Before the backend starts (a CUDA driver can take a while): the file to evaluate must exist.
+    if (!std::filesystem::is_regular_file(s.init_weights))
+      throw ConfigError("init.weights: " + s.init_weights + ": no such file");
     be = make_settings_backend(s);
     net = make_materialized_model(s.model, *be, s.seed);
     const LoadReport loaded = load_init_weights(s, *net);
