@@ -125,6 +125,7 @@ Args parse_args(int argc, char** argv) {
     return a;
   }
   if (a.model.empty() || a.batch == 0 || a.device.empty()) usage_error("--model, --batch and --device are required");
+  if (!inq::find_model(a.model)) usage_error("--model: " + inq::unknown_model_message(a.model));
   // The CPU computes strict fp32 deterministically: a precision flag there would measure nothing it names.
   if (cuda_flag && a.device != "cuda") usage_error(std::string(cuda_flag) + " needs --device cuda");
   const bool small = a.model == "resnet8";
@@ -422,7 +423,12 @@ int run(const Args& a) {
   const inq::TrainStepParts parts{*net, loss, sgd};
 
   std::vector<double> times_ms;
+  size_t warmup_peak = 0;  // the first steps reserve more: plans, and the pool before it settles
   for (int i = 0; i < a.warmup + a.steps; ++i) {
+    if (i == a.warmup) {
+      warmup_peak = be->peak_bytes();
+      be->reset_peak_bytes();  // the peak of the measured steps: the steady state
+    }
     be->synchronize();
     const auto t0 = std::chrono::steady_clock::now();
     inq::train_step(parts, inq::StepInput{x, lab, static_cast<uint64_t>(i), 0.01, nullptr});
@@ -457,7 +463,8 @@ int run(const Args& a) {
     j["p90_ms"] = p90;
     j["images_per_second"] = ips;
     j["peak_bytes"] = be->peak_bytes();
-    j["backward_scratch_bytes"] = net->scratch_bytes();  // part of peak_bytes: input gradients
+    j["warmup_peak_bytes"] = warmup_peak;
+    j["scratch_bytes"] = net->scratch_bytes();  // part of peak_bytes: activations and input gradients
     j["final_loss"] = mean_loss;
     std::printf("%s\n", j.dump().c_str());
   } else {

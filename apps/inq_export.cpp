@@ -1,6 +1,9 @@
 // inq_export: deployable forms of a trained INQ model (model.safetensors from inq_train).
 //   inq_export MODEL.safetensors OUT.safetensors [--format safetensors]
 //       the compact form (b-bit codes per weight), read back and verified, size against fp32
+//   inq_export MODEL.safetensors OUT.safetensors --format sparse [--index-bits N] [--huffman] [--report-json F]
+//       pruned + quantised models (docs/compression.md): nonzeros only, as relative indices and codes,
+//       optionally Huffman coded; read back and verified; an exact size report
 //   inq_export MODEL.safetensors OUT.onnx --format onnx [--float] [--allow-float] [--config RUN_CONFIG]
 //       ONNX (docs/onnx.md): integer weights with a power-of-two scale and DequantizeLinear, bit for
 //       bit inq's; --float: every tensor fp32
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compress/sparse_model.h"
 #include "core/config.h"
 #ifdef INQ_WITH_ONNX
 #include "core/export/export_graph.h"
@@ -25,6 +29,7 @@
 #include "core/export/onnx_export.h"
 #endif
 #include "core/inq/inq_model_file.h"
+#include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/train/data_factory.h"
 #include "core/train/train_config.h"
@@ -33,8 +38,12 @@
 namespace {
 
 const char* kUsage =
-    "usage: inq_export MODEL.safetensors OUT [--format safetensors|onnx] [options]\n"
+    "usage: inq_export MODEL.safetensors OUT [--format safetensors|sparse|onnx] [options]\n"
     "  --format safetensors  (default) compact b-bit codes, verified by reading them back\n"
+    "  --format sparse       pruned + quantised: nonzeros as relative indices and b-bit codes (docs/compression.md)\n"
+    "    --index-bits N      relative-index width, 1..16 (default 5); longer gaps take filler entries\n"
+    "    --huffman           canonical Huffman coding of indices and codes (tables stored)\n"
+    "    --report-json FILE  the size report as JSON\n"
     "  --format onnx         ONNX model: integer weights, power-of-two scales, DequantizeLinear\n"
     "    --float             every tensor as fp32 (the comparison model)\n"
     "    --allow-float       export tensors whose INQ schedule has not reached sigma = 1 as float\n"
@@ -56,6 +65,9 @@ const char* kUsage =
 struct Args {
   std::string model, out, format = "safetensors", config, calib_method = "minmax", activations = "uint8";
   bool float_mode = false, allow_float = false, int8 = false;
+  int index_bits = 5;
+  bool huffman = false, index_bits_given = false;
+  std::string report_json;
   int calib_batches = 16;
   double calib_percentile = 99.99;
   std::vector<std::string> sets;
@@ -97,6 +109,15 @@ Args parse_args(int argc, char** argv) {
       const double d = number(value());
       if (d < 1 || d != int(d)) usage_error("--calib-batches: expected a positive integer");
       a.calib_batches = int(d);
+    } else if (arg == "--index-bits") {
+      const double d = number(value());
+      if (d < 1 || d > 16 || d != int(d)) usage_error("--index-bits: expected an integer in 1..16");
+      a.index_bits = int(d);
+      a.index_bits_given = true;
+    } else if (arg == "--huffman") {
+      a.huffman = true;
+    } else if (arg == "--report-json") {
+      a.report_json = value();
     } else if (arg == "--calib-method") {
       a.calib_method = value();
     } else if (arg == "--calib-percentile") {
@@ -110,8 +131,10 @@ Args parse_args(int argc, char** argv) {
   if (positional.size() != 2) usage_error("expected MODEL.safetensors and OUT");
   a.model = positional[0];
   a.out = positional[1];
-  if (a.format != "safetensors" && a.format != "onnx")
-    usage_error("unknown format '" + a.format + "' (expected safetensors or onnx)");
+  if (a.format != "safetensors" && a.format != "onnx" && a.format != "sparse")
+    usage_error("unknown format '" + a.format + "' (expected safetensors, sparse or onnx)");
+  if (a.format != "sparse" && (a.index_bits_given || a.huffman || !a.report_json.empty()))
+    usage_error("--index-bits, --huffman and --report-json need --format sparse");
   const bool onnx_only = a.float_mode || a.allow_float || a.int8 || !a.sets.empty();
   if (a.format != "onnx" && onnx_only) usage_error("--float, --allow-float, --int8 and --set need --format onnx");
   if (a.float_mode && a.int8) usage_error("--float and --int8 exclude each other");
@@ -125,10 +148,10 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-int export_safetensors(const Args& a) {
-  const inq::ExportStats stats = inq::export_packed(a.model, a.out);
-  const inq::SafeTensorsFile original(a.model);
-  const auto decoded = inq::import_packed(a.out);
+// Every tensor of the original back exactly from `decoded`; prints the ones that are not.
+size_t count_mismatches(const std::string& model,
+                        const std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>>& decoded) {
+  const inq::SafeTensorsFile original(model);
   size_t mismatched = 0;
   for (const auto& name : original.names()) {
     const auto it = decoded.find(name);
@@ -139,9 +162,34 @@ int export_safetensors(const Args& a) {
       ++mismatched;
     }
   }
+  if (decoded.size() != original.names().size()) {
+    std::fprintf(stderr, "inq_export: %zu tensors read back, %zu written\n", decoded.size(), original.names().size());
+    ++mismatched;
+  }
+  return mismatched;
+}
+
+int export_safetensors(const Args& a) {
+  const inq::ExportStats stats = inq::export_packed(a.model, a.out);
+  const size_t mismatched = count_mismatches(a.model, inq::import_packed(a.out));
   std::printf("wrote %s: %.3f MB (fp32: %.3f MB, %.2fx smaller); round trip %s\n", a.out.c_str(),
               double(stats.packed_bytes) / 1e6, double(stats.fp32_bytes) / 1e6,
               double(stats.fp32_bytes) / double(stats.packed_bytes), mismatched ? "FAILED" : "identical");
+  return mismatched ? 1 : 0;
+}
+
+int export_sparse(const Args& a) {
+  const inq::SparseExportReport r =
+      inq::export_sparse(a.model, a.out, inq::SparseExportOptions{a.index_bits, a.huffman});
+  const size_t mismatched = count_mismatches(a.model, inq::import_sparse(a.out));
+  std::printf("%s", r.to_text().c_str());
+  if (!a.report_json.empty()) {
+    nlohmann::json j = r.to_json();
+    j["round_trip"] = mismatched ? "failed" : "identical";
+    inq::write_file_atomic(a.report_json, j.dump(2) + "\n");
+  }
+  std::printf("wrote %s (%d-bit relative indices%s); round trip %s\n", a.out.c_str(), a.index_bits,
+              a.huffman ? ", Huffman coded" : "", mismatched ? "FAILED" : "identical");
   return mismatched ? 1 : 0;
 }
 
@@ -219,6 +267,7 @@ int export_onnx(const Args&) {
 int main(int argc, char** argv) {
   const Args a = parse_args(argc, argv);
   try {
+    if (a.format == "sparse") return export_sparse(a);
     return a.format == "onnx" ? export_onnx(a) : export_safetensors(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "inq_export: %s\n", e.what());

@@ -45,7 +45,8 @@ void check_linear(const char* op, int n, int in, int out) {
           "bad shape n " + std::to_string(n) + ", in " + std::to_string(in) + ", out " + std::to_string(out));
 }
 
-void check_bn_shape(int n, int c, int hw) {
+void check_bn_shape(const BatchNormShape& s) {
+  const int n = s.n, c = s.c, hw = s.hw;
   require(n >= 0 && c >= 0 && hw >= 0, "batchnorm2d",
           "bad shape n " + std::to_string(n) + ", c " + std::to_string(c) + ", hw " + std::to_string(hw));
 }
@@ -134,51 +135,41 @@ void Backend::linear_bwd(int n, int in, int out, const float* x, const float* w,
 
 // --- BatchNorm ---
 
-void Backend::batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                    float* running_mean, float* running_var, float momentum, float eps, float* y,
-                                    float* save_mean, float* save_invstd) {
-  check_bn_shape(n, c, hw);
-  check_bn_training_count(int64_t(n) * hw);
-  batchnorm2d_fwd_train_impl(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
-                             save_invstd);
+void Backend::batchnorm2d_fwd_train(const BatchNormFwdTrainArgs& a) {
+  check_bn_shape(a.shape);
+  check_bn_training_count(int64_t(a.shape.n) * a.shape.hw);
+  batchnorm2d_fwd_train_impl(a);
 }
-void Backend::batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                   const float* running_mean, const float* running_var, float eps, float* y) {
-  check_bn_shape(n, c, hw);
-  batchnorm2d_fwd_eval_impl(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
+void Backend::batchnorm2d_fwd_eval(const BatchNormFwdEvalArgs& a) {
+  check_bn_shape(a.shape);
+  batchnorm2d_fwd_eval_impl(a);
 }
-void Backend::batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                              const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                              float* dbeta) {
-  check_bn_shape(n, c, hw);
-  batchnorm2d_bwd_impl(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+void Backend::batchnorm2d_bwd(const BatchNormBwdArgs& a) {
+  check_bn_shape(a.shape);
+  batchnorm2d_bwd_impl(a);
 }
 void Backend::batchnorm2d_fwd_mean(int n, int c, int hw, const float* x, float* mean) {
-  check_bn_shape(n, c, hw);
+  check_bn_shape({n, c, hw});
   check_bn_statistics_count(int64_t(n) * hw);
   batchnorm2d_fwd_mean_impl(n, c, hw, x, mean);
 }
 void Backend::batchnorm2d_fwd_var(int n, int c, int hw, const float* x, const float* mean, float* var) {
-  check_bn_shape(n, c, hw);
+  check_bn_shape({n, c, hw});
   check_bn_statistics_count(int64_t(n) * hw);
   batchnorm2d_fwd_var_impl(n, c, hw, x, mean, var);
 }
-void Backend::batchnorm2d_fwd_finish(int c, int64_t count, const float* mean, const float* var, float momentum,
-                                     float eps, float* running_mean, float* running_var, float* save_invstd) {
-  check_bn_shape(0, c, 0);
-  check_bn_training_count(count);
-  batchnorm2d_fwd_finish_impl(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd);
+void Backend::batchnorm2d_fwd_finish(const BatchNormFwdFinishArgs& a) {
+  check_bn_shape({0, a.c, 0});
+  check_bn_training_count(a.count);
+  batchnorm2d_fwd_finish_impl(a);
 }
-void Backend::batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
-                                   const float* save_invstd, float* sum_dy, float* sum_dy_xhat) {
-  check_bn_shape(n, c, hw);
-  batchnorm2d_bwd_sums_impl(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
+void Backend::batchnorm2d_bwd_sums(const BatchNormBwdSumsArgs& a) {
+  check_bn_shape(a.shape);
+  batchnorm2d_bwd_sums_impl(a);
 }
-void Backend::batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                 const float* save_mean, const float* save_invstd, const float* sum_dy,
-                                 const float* sum_dy_xhat, float* dx) {
-  check_bn_shape(n, c, hw);
-  batchnorm2d_bwd_dx_impl(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx);
+void Backend::batchnorm2d_bwd_dx(const BatchNormBwdDxArgs& a) {
+  check_bn_shape(a.shape);
+  batchnorm2d_bwd_dx_impl(a);
 }
 
 // --- activations, pooling, element-wise ---
@@ -295,11 +286,11 @@ void Backend::inq_select(int64_t n, const float* w, const uint8_t* frozen, int64
   inq_select_impl(n, w, frozen, count, strategy, seed, select);
 }
 void Backend::inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                 int n2) {
+                                 int n2, bool zero_free) {
   require_count("inq_project_freeze", n);
   require(n2 <= n1, "inq_project_freeze",
           "smallest exponent n2 " + std::to_string(n2) + " above the largest n1 " + std::to_string(n1));
-  inq_project_freeze_impl(n, w, m, frozen, select, n1, n2);
+  inq_project_freeze_impl(n, w, m, frozen, select, n1, n2, zero_free);
 }
 
 }  // namespace inq

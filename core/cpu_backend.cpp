@@ -39,6 +39,7 @@ CpuBackend::CpuBackend(int threads) : usage_(std::make_shared<Usage>()) {
 std::string CpuBackend::description() const { return "cpu (" + std::to_string(threads_) + " threads), strict fp32"; }
 
 size_t CpuBackend::peak_bytes() const { return usage_->peak.load(); }
+void CpuBackend::reset_peak_bytes() { usage_->peak.store(usage_->live.load()); }
 
 std::shared_ptr<Storage> CpuBackend::allocate(size_t bytes) {
   const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
@@ -76,20 +77,16 @@ void CpuBackend::linear_bwd_impl(int n, int in, int out, const float* x, const f
                                  float* dw, float* db) {
   ref::linear_bwd_ref(n, in, out, x, w, dy, dx, dw, db);
 }
-void CpuBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                            float* running_mean, float* running_var, float momentum, float eps,
-                                            float* y, float* save_mean, float* save_invstd) {
-  ref::batchnorm2d_fwd_train_ref(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
-                                 save_invstd);
+void CpuBackend::batchnorm2d_fwd_train_impl(const BatchNormFwdTrainArgs& a) {
+  ref::batchnorm2d_fwd_train_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.running_mean, a.running_var,
+                                 a.momentum, a.eps, a.y, a.save_mean, a.save_invstd);
 }
-void CpuBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                           const float* running_mean, const float* running_var, float eps, float* y) {
-  ref::batchnorm2d_fwd_eval_ref(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
+void CpuBackend::batchnorm2d_fwd_eval_impl(const BatchNormFwdEvalArgs& a) {
+  ref::batchnorm2d_fwd_eval_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y);
 }
-void CpuBackend::batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                      const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                      float* dbeta) {
-  ref::batchnorm2d_bwd_ref(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+void CpuBackend::batchnorm2d_bwd_impl(const BatchNormBwdArgs& a) {
+  ref::batchnorm2d_bwd_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.dx,
+                           a.dgamma, a.dbeta);
 }
 void CpuBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) {
   ref::batchnorm2d_fwd_mean_ref(n, c, hw, x, mean);
@@ -97,19 +94,17 @@ void CpuBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x,
 void CpuBackend::batchnorm2d_fwd_var_impl(int n, int c, int hw, const float* x, const float* mean, float* var) {
   ref::batchnorm2d_fwd_var_ref(n, c, hw, x, mean, var);
 }
-void CpuBackend::batchnorm2d_fwd_finish_impl(int c, int64_t count, const float* mean, const float* var, float momentum,
-                                             float eps, float* running_mean, float* running_var, float* save_invstd) {
-  ref::batchnorm2d_fwd_finish_ref(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd);
+void CpuBackend::batchnorm2d_fwd_finish_impl(const BatchNormFwdFinishArgs& a) {
+  ref::batchnorm2d_fwd_finish_ref(a.c, a.count, a.mean, a.var, a.momentum, a.eps, a.running_mean, a.running_var,
+                                  a.save_invstd);
 }
-void CpuBackend::batchnorm2d_bwd_sums_impl(int n, int c, int hw, const float* x, const float* dy,
-                                           const float* save_mean, const float* save_invstd, float* sum_dy,
-                                           float* sum_dy_xhat) {
-  ref::batchnorm2d_bwd_sums_ref(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
+void CpuBackend::batchnorm2d_bwd_sums_impl(const BatchNormBwdSumsArgs& a) {
+  ref::batchnorm2d_bwd_sums_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.save_mean, a.save_invstd, a.sum_dy,
+                                a.sum_dy_xhat);
 }
-void CpuBackend::batchnorm2d_bwd_dx_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                         const float* save_mean, const float* save_invstd, const float* sum_dy,
-                                         const float* sum_dy_xhat, float* dx) {
-  ref::batchnorm2d_bwd_dx_ref(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx);
+void CpuBackend::batchnorm2d_bwd_dx_impl(const BatchNormBwdDxArgs& a) {
+  ref::batchnorm2d_bwd_dx_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd,
+                              a.sum_dy, a.sum_dy_xhat, a.dx);
 }
 void CpuBackend::relu_fwd_impl(int64_t n, const float* x, float* y) { ref::relu_fwd_ref(n, x, y); }
 void CpuBackend::relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) {
@@ -173,8 +168,8 @@ void CpuBackend::inq_select_impl(int64_t n, const float* w, const uint8_t* froze
   ref::inq_select_ref(n, w, frozen, count, strategy, seed, select);
 }
 void CpuBackend::inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                         int n2) {
-  ref::inq_project_freeze_ref(n, w, m, frozen, select, n1, n2);
+                                         int n2, bool zero_free) {
+  ref::inq_project_freeze_ref(n, w, m, frozen, select, n1, n2, zero_free);
 }
 
 }  // namespace inq

@@ -18,6 +18,7 @@ class CpuBackend : public Backend {
   std::shared_ptr<Storage> allocate(size_t bytes) override;
   void synchronize() override {}
   size_t peak_bytes() const override;
+  void reset_peak_bytes() override;
 
  protected:
   // The reference kernels (core/ref/); a faster CPU backend may override some of them.
@@ -25,57 +26,7 @@ class CpuBackend : public Backend {
   void copy_to_host_impl(void* host_dst, const void* src, size_t bytes) override;
   void copy_impl(void* dst, const void* src, size_t bytes) override;
   void fill_impl(float* p, int64_t n, float value) override;
-  void conv2d_fwd_impl(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) override;
-  void conv2d_bwd_data_impl(const ConvGeom& g, const float* w, const float* dy, float* dx) override;
-  void conv2d_bwd_filter_impl(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) override;
-  void linear_fwd_impl(int n, int in, int out, const float* x, const float* w, const float* b, float* y) override;
-  void linear_bwd_impl(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                       float* db) override;
-  void batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                  float* running_mean, float* running_var, float momentum, float eps, float* y,
-                                  float* save_mean, float* save_invstd) override;
-  void batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                 const float* running_mean, const float* running_var, float eps, float* y) override;
-  void batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                            const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                            float* dbeta) override;
-  void batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) override;
-  void batchnorm2d_fwd_var_impl(int n, int c, int hw, const float* x, const float* mean, float* var) override;
-  void batchnorm2d_fwd_finish_impl(int c, int64_t count, const float* mean, const float* var, float momentum, float eps,
-                                   float* running_mean, float* running_var, float* save_invstd) override;
-  void batchnorm2d_bwd_sums_impl(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
-                                 const float* save_invstd, float* sum_dy, float* sum_dy_xhat) override;
-  void batchnorm2d_bwd_dx_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                               const float* save_mean, const float* save_invstd, const float* sum_dy,
-                               const float* sum_dy_xhat, float* dx) override;
-  void relu_fwd_impl(int64_t n, const float* x, float* y) override;
-  void relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) override;
-  void maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) override;
-  void maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) override;
-  void avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) override;
-  void avgpool2d_bwd_impl(const PoolGeom& g, const float* dy, float* dx) override;
-  void adaptive_avgpool2d_fwd_impl(int n, int c, int h, int w, int oh, int ow, const float* x, float* y) override;
-  void adaptive_avgpool2d_bwd_impl(int n, int c, int h, int w, int oh, int ow, const float* dy, float* dx) override;
-  void add_fwd_impl(int64_t n, const float* a, const float* b, float* y) override;
-  void accumulate_impl(int64_t n, const float* x, float* y) override;
-  void quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) override;
-  void quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) override;
-  void concat_fwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) override;
-  void concat_bwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* dy, float* dpart) override;
-  void dropout_fwd_impl(int64_t n, float p, uint64_t seed, const float* x, float* y, uint8_t* keep) override;
-  void dropout_bwd_impl(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx) override;
-  void softmax_xent_fwd_impl(int n, int classes, const float* logits, const int32_t* labels, float smoothing,
-                             float* probs, float* loss) override;
-  void softmax_xent_bwd_impl(int n, int classes, const float* probs, const int32_t* labels, float smoothing,
-                             float* dlogits) override;
-  void loss_stats_impl(int n, int classes, const float* logits, const float* loss, const int32_t* labels,
-                       double* stats) override;
-  void sgd_step_impl(int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,
-                     float weight_decay, bool nesterov) override;
-  void inq_select_impl(int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,
-                       uint64_t seed, uint8_t* select) override;
-  void inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                               int n2) override;
+  INQ_DECLARE_OP_OVERRIDES(INQ_BACKEND_OPS)
 
  private:
   int threads_;

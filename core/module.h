@@ -46,6 +46,9 @@ struct Context {
 
   Backend& backend;
   bool training = true;
+  // Whether a backward follows this forward; false for training-mode forwards that only update
+  // BatchNorm statistics, which then keep nothing for backward.
+  bool backward_follows = true;
   uint64_t seed = 0;          // dropout stream seed for this step
   uint64_t rng_counter = 0;   // advanced by each dropout layer
   uint64_t next_seed() { return seed * 1000003ull + (++rng_counter); }
@@ -55,8 +58,8 @@ struct Context {
   // Synchronised BatchNorm: when set, training-mode BatchNorm reduces its batch statistics (and
   // their gradients) over these ranks; null: per-rank statistics.
   Communicator* sync_batchnorm = nullptr;
-  // Backward's input gradients come from here (Net::backward sets its own); null: each layer
-  // keeps a dx buffer of its own.
+  // Layer outputs and input gradients come from here (a Net's forward and backward set its own);
+  // null: each layer keeps buffers of its own.
   ScratchPool* scratch = nullptr;
 };
 
@@ -77,7 +80,8 @@ class Module {
   virtual std::string type() const = 0;  // "Conv2d", "BasicBlock", ...
   // Output shape for an input shape; throws std::invalid_argument naming the module on mismatch.
   virtual Shape output_shape(const Shape& in) const = 0;
-  // Forward keeps what backward needs. The returned tensor stays valid until the next forward.
+  // Forward keeps what backward needs, and backward lets go of it. The returned tensor stays valid
+  // while the caller holds it (inside a Net its buffer is reused once nobody does).
   virtual Tensor forward(Context& ctx, const Tensor& x) = 0;
   // Writes parameter gradients (overwriting) and returns dx; when !need_dx may return an undefined tensor.
   virtual Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) = 0;

@@ -90,7 +90,11 @@ Tensor Net::forward(Context& ctx, const Tensor& x) {
                                 shape_str(s));
   if (&ctx.backend != &backend())
     throw std::invalid_argument(model_name_ + ": forward on a backend other than the one the Net lives on");
-  return root_->forward(ctx, x);
+  ScratchPool* const caller = ctx.scratch;
+  if (!caller) ctx.scratch = &scratch_;
+  Tensor y = root_->forward(ctx, x);
+  ctx.scratch = caller;
+  return y;
 }
 
 void Net::backward(Context& ctx, const Tensor& dlogits) {

@@ -45,9 +45,9 @@ class Net {
   // x: [n, c, h, w] on the backend; checks the shape and names the expected one on mismatch.
   Tensor forward(Context& ctx, const Tensor& x);
   void backward(Context& ctx, const Tensor& dlogits);
-  // Bytes of backward's shared input-gradient buffers (core/scratch_pool.h), and how many.
+  // Bytes of the pool holding activations and input gradients (core/scratch_pool.h), and its arenas.
   size_t scratch_bytes() const { return scratch_.bytes(); }
-  size_t scratch_buffers() const { return scratch_.buffer_count(); }
+  size_t scratch_arenas() const { return scratch_.arena_count(); }
 
   // Host copies of one named tensor, for IO and tests.
   std::vector<float> get(const std::string& name) const;
@@ -61,7 +61,7 @@ class Net {
   Backend* backend_ = nullptr;
   std::vector<Entry> entries_;
   Tensor params_, grads_, buffers_;
-  ScratchPool scratch_;  // backward's input gradients
+  ScratchPool scratch_;  // layer outputs and input gradients
 };
 
 }  // namespace inq

@@ -209,6 +209,7 @@ void CudaBackend::fill_impl(float* p, int64_t n, float value) { cuda::fill(n, va
 void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 size_t CudaBackend::peak_bytes() const { return allocator_->peak_bytes(); }
+void CudaBackend::reset_peak_bytes() { allocator_->reset_peak_bytes(); }
 
 // --- convolution and linear ---
 
@@ -237,20 +238,17 @@ void CudaBackend::linear_bwd_impl(int n, int in, int out, const float* x, const 
 
 // --- our kernels (cuda:: names the launchers, which share the ops' names) ---
 
-void CudaBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma,
-                                             const float* beta, float* running_mean, float* running_var, float momentum,
-                                             float eps, float* y, float* save_mean, float* save_invstd) {
-  cuda::batchnorm2d_fwd_train(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
-                              save_invstd, stream_);
+void CudaBackend::batchnorm2d_fwd_train_impl(const BatchNormFwdTrainArgs& a) {
+  cuda::batchnorm2d_fwd_train(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.running_mean, a.running_var,
+                              a.momentum, a.eps, a.y, a.save_mean, a.save_invstd, stream_);
 }
-void CudaBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                            const float* running_mean, const float* running_var, float eps, float* y) {
-  cuda::batchnorm2d_fwd_eval(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y, stream_);
+void CudaBackend::batchnorm2d_fwd_eval_impl(const BatchNormFwdEvalArgs& a) {
+  cuda::batchnorm2d_fwd_eval(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y,
+                             stream_);
 }
-void CudaBackend::batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                       const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                       float* dbeta) {
-  cuda::batchnorm2d_bwd(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, stream_);
+void CudaBackend::batchnorm2d_bwd_impl(const BatchNormBwdArgs& a) {
+  cuda::batchnorm2d_bwd(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.dx,
+                        a.dgamma, a.dbeta, stream_);
 }
 void CudaBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) {
   cuda::batchnorm2d_fwd_mean(n, c, hw, x, mean, stream_);
@@ -258,19 +256,17 @@ void CudaBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x
 void CudaBackend::batchnorm2d_fwd_var_impl(int n, int c, int hw, const float* x, const float* mean, float* var) {
   cuda::batchnorm2d_fwd_var(n, c, hw, x, mean, var, stream_);
 }
-void CudaBackend::batchnorm2d_fwd_finish_impl(int c, int64_t count, const float* mean, const float* var, float momentum,
-                                              float eps, float* running_mean, float* running_var, float* save_invstd) {
-  cuda::batchnorm2d_fwd_finish(c, count, mean, var, momentum, eps, running_mean, running_var, save_invstd, stream_);
+void CudaBackend::batchnorm2d_fwd_finish_impl(const BatchNormFwdFinishArgs& a) {
+  cuda::batchnorm2d_fwd_finish(a.c, a.count, a.mean, a.var, a.momentum, a.eps, a.running_mean, a.running_var,
+                               a.save_invstd, stream_);
 }
-void CudaBackend::batchnorm2d_bwd_sums_impl(int n, int c, int hw, const float* x, const float* dy,
-                                            const float* save_mean, const float* save_invstd, float* sum_dy,
-                                            float* sum_dy_xhat) {
-  cuda::batchnorm2d_bwd_sums(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat, stream_);
+void CudaBackend::batchnorm2d_bwd_sums_impl(const BatchNormBwdSumsArgs& a) {
+  cuda::batchnorm2d_bwd_sums(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.save_mean, a.save_invstd, a.sum_dy,
+                             a.sum_dy_xhat, stream_);
 }
-void CudaBackend::batchnorm2d_bwd_dx_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                          const float* save_mean, const float* save_invstd, const float* sum_dy,
-                                          const float* sum_dy_xhat, float* dx) {
-  cuda::batchnorm2d_bwd_dx(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx, stream_);
+void CudaBackend::batchnorm2d_bwd_dx_impl(const BatchNormBwdDxArgs& a) {
+  cuda::batchnorm2d_bwd_dx(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.sum_dy,
+                           a.sum_dy_xhat, a.dx, stream_);
 }
 void CudaBackend::relu_fwd_impl(int64_t n, const float* x, float* y) { cuda::relu_fwd(n, x, y, stream_); }
 void CudaBackend::relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) {
@@ -337,8 +333,8 @@ void CudaBackend::inq_select_impl(int64_t n, const float* w, const uint8_t* froz
   cuda::inq_select(n, w, frozen, count, strategy, seed, select, stream_);
 }
 void CudaBackend::inq_project_freeze_impl(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1,
-                                          int n2) {
-  cuda::inq_project_freeze(n, w, m, frozen, select, n1, n2, stream_);
+                                          int n2, bool zero_free) {
+  cuda::inq_project_freeze(n, w, m, frozen, select, n1, n2, zero_free, stream_);
 }
 
 }  // namespace inq::cuda

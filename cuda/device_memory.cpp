@@ -164,6 +164,7 @@ size_t DeviceAllocator::oom_retries() const { return state_->oom_retries.load();
 int DeviceAllocator::device() const { return state_->device; }
 size_t DeviceAllocator::live_bytes() const { return state_->live.load(); }
 size_t DeviceAllocator::peak_bytes() const { return state_->peak.load(); }
+void DeviceAllocator::reset_peak_bytes() { state_->peak.store(state_->live.load()); }
 
 void* Workspace::reserve(size_t bytes) {
   if (bytes == 0 && !storage_) return nullptr;

@@ -47,6 +47,7 @@ class DeviceAllocator {
   int device() const;
   size_t live_bytes() const;
   size_t peak_bytes() const;
+  void reset_peak_bytes();  // the peak starts again from the live bytes
   // Bytes the pool holds from the device now (live and cached), its release threshold, and how many
   // allocations needed the trim-and-retry.
   size_t reserved_bytes() const;

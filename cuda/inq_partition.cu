@@ -46,10 +46,10 @@ __global__ void inq_mark_kernel(int64_t count, const uint64_t* sorted, uint8_t* 
 }
 
 __global__ void inq_project_freeze_kernel(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select,
-                                          int n1, int n2) {
+                                          int n1, int n2, bool zero_free) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     if (!select[i]) continue;
-    w[i] = inq_project(w[i], n1, n2);
+    w[i] = inq_project(w[i], n1, n2, zero_free);
     if (m) m[i] = 0.0f;
     frozen[i] = 1;
   }
@@ -88,9 +88,9 @@ void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
 }
 
 void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,
-                        cudaStream_t stream) {
+                        bool zero_free, cudaStream_t stream) {
   if (n == 0) return;
-  inq_project_freeze_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, w, m, frozen, select, n1, n2);
+  inq_project_freeze_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, w, m, frozen, select, n1, n2, zero_free);
   INQ_LAUNCH_CHECK();
 }
 

@@ -16,6 +16,6 @@ void inq_select(int64_t n, const float* w, const uint8_t* frozen, int64_t count,
                 uint64_t seed, uint8_t* select, cudaStream_t stream);
 
 void inq_project_freeze(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,
-                        cudaStream_t stream);
+                        bool zero_free, cudaStream_t stream);
 
 }  // namespace inq::cuda

@@ -56,7 +56,8 @@ if [ $mode = command ]; then print_command; exit 0; fi
 # Not test_inq_bench_cli: it runs inq_bench from this build tree's path, which the GPU machine lacks
 # (the benchmarks run inq_bench's CUDA flags there anyway).
 tests=(test_cuda_versions test_cuda_kernels test_cuda_conv_engines test_cuda_conv_linear test_cuda_memory
-       test_cuda_inq test_cuda_batchnorm_sync test_upload_stream test_cuda_config test_models test_nccl_communicator)
+       test_cuda_inq test_cuda_quant test_cuda_batchnorm_sync test_upload_stream test_cuda_config test_models
+       test_nccl_communicator)
 targets=("${tests[@]}" inq_bench)
 
 if [ $mode = build ]; then

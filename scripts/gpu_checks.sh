@@ -165,6 +165,7 @@ step test_cuda_conv_engines 90 env INQ_LOG_LEVEL=debug "$bin/test_cuda_conv_engi
 step test_cuda_conv_linear 150 "$bin/test_cuda_conv_linear"
 step test_cuda_memory 60 "$bin/test_cuda_memory"
 step test_cuda_inq 60 "$bin/test_cuda_inq"
+step test_cuda_quant 60 "$bin/test_cuda_quant"
 step test_cuda_batchnorm_sync 60 "$bin/test_cuda_batchnorm_sync"
 step test_upload_stream 60 "$bin/test_upload_stream"
 step test_cuda_config 60 "$bin/test_cuda_config"

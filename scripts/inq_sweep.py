@@ -281,7 +281,7 @@ def config_diff(wanted, found, subset=False):
 # ---------------------------------------------------------------- run directories
 
 def planned_epochs(config):
-    """Epochs the config trains (configs/README.md: Σ stage epochs + float epochs, or train.epochs)."""
+    """Epochs the config trains (configs/README.md: prune epochs + Σ stage epochs + float epochs, or train.epochs)."""
     inq = config.get("inq")
     if inq is None:
         return int(config.get("train", {}).get("epochs", 1))
@@ -290,7 +290,8 @@ def planned_epochs(config):
     else:
         portions = inq.get("portions", PAPER_PORTIONS.get(int(inq["bits"]), [0.5, 0.75, 0.875, 1.0]))
         stages = len(portions) * int(inq.get("epochs_per_stage", 2))
-    return stages + int(inq.get("float_epochs", 0))
+    prune = config.get("prune")
+    return stages + int(inq.get("float_epochs", 0)) + (int(prune.get("epochs", 1)) if prune is not None else 0)
 
 
 def last_test_epoch(metrics_path):

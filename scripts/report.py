@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Collects INQ runs into one CSV, one Markdown table and PNG plots.
+"""Collects INQ (and baseline-quantiser) runs into one CSV, one Markdown table and PNG plots.
 
   /usr/bin/python3 scripts/report.py runs/sweeps/fmnist_tradeoff --out docs/fmnist_tradeoff \\
       [--fp32 runs/fmnist_resnet8_fp32] [--bin build/bin] [--no-plots]
@@ -12,7 +12,10 @@ accuracy before stage 1), the share of zeros among the quantized weights (read f
 model.safetensors and its "inq" metadata), the compressed size (BIN/inq_export writes the packed
 file into a temporary directory; its size against all tensors as fp32) and the time (the sum of the
 metrics' training and evaluation seconds). Runs that differ only in the seed form a group: the
-table holds its mean ± sample standard deviation over seeds.
+table holds its mean ± sample standard deviation over seeds. The method column says how a run
+quantised: "inq", a baseline quantiser of the config's `quant` section ("bwn", "twn", "uniform";
+bits 1, 2 and quant.bits; zero share from its "quant" metadata, no packed size), or "fp32". The
+plots show the INQ runs.
 
 Writes OUT/runs.csv (one row per run), OUT/summary.csv and OUT/table.md (one row per group) and,
 with matplotlib (Agg backend), per model and dataset: accuracy_vs_bits, accuracy_vs_epochs and
@@ -33,7 +36,7 @@ import tempfile
 # Keys that do not change what a run computes (or are the seed): ignored when grouping runs.
 IGNORED_KEYS = {"out", "seed", "inq.seed", "device", "threads", "data.workers", "data.root", "train.log_every",
                 "train.eval_batch_size"}
-RUN_COLUMNS = ["run", "status", "model", "dataset", "bits", "portions", "epochs_per_stage", "total_epochs",
+RUN_COLUMNS = ["run", "status", "model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
                "float_epochs", "partition", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
                "zero_share", "packed_bytes", "fp32_bytes", "compression", "seconds"]
 
@@ -75,12 +78,13 @@ def safetensors_header(path):
 
 
 def zero_share(model_path):
-    """(zeros, weights) over the quantized tensors named by the file's "inq" metadata."""
+    """(zeros, weights) over the quantized tensors named by the file's "inq" (or "quant") metadata."""
     header, data_start = safetensors_header(model_path)
     meta = header.get("__metadata__", {})
-    if "inq" not in meta:
-        raise ReportError(f"{model_path}: no \"inq\" metadata (not written by an INQ run)")
-    names = json.loads(meta["inq"])["tensors"]
+    key = "inq" if "inq" in meta else "quant"
+    if key not in meta:
+        raise ReportError(f"{model_path}: no \"inq\" or \"quant\" metadata (not written by a quantising run)")
+    names = json.loads(meta[key])["tensors"]
     zeros = total = 0
     with open(model_path, "rb") as f:
         for name in sorted(names):
@@ -121,7 +125,8 @@ def planned_epochs(cfg):
     if inq is None:
         return int(cfg.get("train", {}).get("epochs", 1))
     stages = inq.get("stage_epochs") or [int(inq.get("epochs_per_stage", 2))] * len(inq["portions"])
-    return sum(stages) + int(inq.get("float_epochs", 0))
+    prune = cfg.get("prune")
+    return sum(stages) + int(inq.get("float_epochs", 0)) + (int(prune.get("epochs", 1)) if prune is not None else 0)
 
 
 def find_runs(roots):
@@ -141,16 +146,21 @@ def read_run(run_dir, bin_dir, name):
     records = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     tests = [r for r in records if r.get("split") == "test"]
     inq = cfg.get("inq")
+    quant = cfg.get("quant")
     r = {"run": name, "dir": run_dir, "config": cfg, "model": cfg.get("model", {}).get("name", ""),
          "dataset": cfg.get("data", {}).get("dataset", ""), "seed": cfg.get("seed", 0),
          "total_epochs": planned_epochs(cfg), "seconds": sum(float(x.get("seconds", 0)) for x in records)}
     if inq is not None:
         stages = inq.get("stage_epochs") or [int(inq.get("epochs_per_stage", 2))] * len(inq["portions"])
-        r.update(bits=int(inq["bits"]), portions=list(inq["portions"]), partition=inq.get("partition", "magnitude"),
+        r.update(method="inq", bits=int(inq["bits"]), portions=list(inq["portions"]),
+                 partition=inq.get("partition", "magnitude"),
                  epochs_per_stage=stages[0] if len(set(stages)) == 1 else "/".join(map(str, stages)),
                  float_epochs=int(inq.get("float_epochs", 0)))
+    elif quant is not None:
+        bits = {"bwn": 1, "twn": 2}.get(quant["method"]) or int(quant["bits"])
+        r.update(method=quant["method"], bits=bits, portions=[], partition="", epochs_per_stage="", float_epochs=0)
     else:
-        r.update(bits="fp32", portions=[], partition="", epochs_per_stage="", float_epochs=0)
+        r.update(method="fp32", bits="fp32", portions=[], partition="", epochs_per_stage="", float_epochs=0)
     ref = [x for x in tests if x.get("stage") == -1]
     r["reference_top1"] = ref[0]["top1"] if ref else None
     trained = [x for x in tests if x.get("stage", 0) != -1]
@@ -166,13 +176,14 @@ def read_run(run_dir, bin_dir, name):
     model = os.path.join(run_dir, "model.safetensors")
     r["status"] = "complete" if last_epoch >= r["total_epochs"] else f"incomplete (epoch {last_epoch}/{r['total_epochs']})"
     r["zero_share"] = r["packed_bytes"] = r["fp32_bytes"] = r["compression"] = None
-    if r["status"] == "complete" and inq is not None and not os.path.exists(model):
+    quantised = inq is not None or quant is not None
+    if r["status"] == "complete" and quantised and not os.path.exists(model):
         print(f"report: {name}: no model.safetensors: zero share and size left empty", file=sys.stderr)
-    elif r["status"] == "complete" and inq is not None:
+    elif r["status"] == "complete" and quantised:
         zeros, total = zero_share(model)
         r["zero_share"] = zeros / total if total else None
         r["fp32_bytes"] = fp32_bytes(model)
-        r["packed_bytes"] = packed_bytes(model, bin_dir)
+        r["packed_bytes"] = packed_bytes(model, bin_dir) if inq is not None else None  # inq_export packs INQ levels
         if r["packed_bytes"]:
             r["compression"] = r["fp32_bytes"] / r["packed_bytes"]
     return r
@@ -207,7 +218,7 @@ def summarize(runs):
     for members in groups.values():
         members.sort(key=lambda r: (r["seed"], r["run"]))
         first = members[0]
-        g = {k: first[k] for k in ("model", "dataset", "bits", "portions", "epochs_per_stage", "total_epochs",
+        g = {k: first[k] for k in ("model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
                                    "float_epochs", "partition")}
         g["runs"] = [m["run"] for m in members]
         g["seeds"] = [m["seed"] for m in members]
@@ -224,7 +235,7 @@ def summarize(runs):
                 g["curve"].append((portion, statistics.fmean(e[i][1] for e in ends)))
         out.append(g)
     out.sort(key=lambda g: (g["model"], g["dataset"], g["bits"] != "fp32", -g["bits"] if g["bits"] != "fp32" else 0,
-                            str(g["epochs_per_stage"]), g["partition"], g["runs"][0]))
+                            g["method"] != "inq", g["method"], str(g["epochs_per_stage"]), g["partition"], g["runs"][0]))
     return out
 
 
@@ -270,7 +281,7 @@ def write_csv(path, runs):
 
 
 def write_summary_csv(path, groups):
-    cols = ["model", "dataset", "bits", "portions", "epochs_per_stage", "total_epochs", "partition", "n", "seeds",
+    cols = ["model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs", "partition", "n", "seeds",
             "top1_mean", "top1_std", "top5_mean", "top5_std", "last_stage_top1_mean", "drop_pp_mean", "drop_pp_std", "zero_share_mean",
             "compression_mean", "packed_bytes_mean", "seconds_mean", "runs"]
     with open(path, "w", newline="") as f:
@@ -286,7 +297,7 @@ def write_summary_csv(path, groups):
 
 
 def markdown_table(groups, fp32_note):
-    head = ["model", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "seeds", "top-1 %",
+    head = ["model", "method", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "seeds", "top-1 %",
             "top-5 %", "top-1 / top-5 error %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "time per run (h:m:s)", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
@@ -294,7 +305,7 @@ def markdown_table(groups, fp32_note):
         size = "–"
         if g["packed_bytes"] is not None:
             size = f"{g['packed_bytes'] / 1e3:.1f} (÷{g['compression']:.2f})"
-        cells = [g["model"], str(g["bits"]), " ".join(f"{p:g}" for p in g["portions"]) or "–",
+        cells = [g["model"], g["method"], str(g["bits"]), " ".join(f"{p:g}" for p in g["portions"]) or "–",
                  str(g["epochs_per_stage"]) or "–", str(g["total_epochs"]), g["partition"] or "–",
                  " ".join(map(str, g["seeds"])), mean_std(g["top1"], g["top1_std"], n=n),
                  mean_std(g["top5"], g["top5_std"]), error_pair(g["top1"], g["top5"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
@@ -333,7 +344,7 @@ def plots(groups, fp32_ref, out_dir):
     written = []
     by_model = {}
     for g in groups:
-        if g["bits"] != "fp32" and g["top1"] is not None:
+        if g["method"] == "inq" and g["top1"] is not None:
             by_model.setdefault((g["model"], g["dataset"]), []).append(g)
 
     def ref_line(ax, model_key):

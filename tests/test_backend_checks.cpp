@@ -47,13 +47,13 @@ void expect_rejected(F call, const std::string& name) {
 TEST_P(BackendChecks, BatchNormTrainingNeedsTwoValuesPerChannel) {
   Backend& be = *be_;
   float* p = buf(64);
-  expect_rejected([&] { be.batchnorm2d_fwd_train(1, 1, 1, p, p, p, p, p, 0.1f, 1e-5f, p, p, p); },
+  expect_rejected([&] { be.batchnorm2d_fwd_train({{1, 1, 1}, p, p, p, p, p, 0.1f, 1e-5f, p, p, p}); },
                   "more than 1 value per channel");
-  expect_rejected([&] { be.batchnorm2d_fwd_finish(1, 1, p, p, 0.1f, 1e-5f, p, p, p); },
+  expect_rejected([&] { be.batchnorm2d_fwd_finish({1, 1, p, p, 0.1f, 1e-5f, p, p, p}); },
                   "more than 1 value per channel");
   expect_rejected([&] { be.batchnorm2d_fwd_mean(0, 1, 4, p, p); }, "at least 1 value per channel");
   expect_rejected([&] { be.batchnorm2d_fwd_var(2, 1, 0, p, p, p); }, "at least 1 value per channel");
-  expect_rejected([&] { be.batchnorm2d_fwd_eval(-1, 1, 4, p, p, p, p, p, 1e-5f, p); }, "batchnorm2d: bad shape");
+  expect_rejected([&] { be.batchnorm2d_fwd_eval({{-1, 1, 4}, p, p, p, p, p, 1e-5f, p}); }, "batchnorm2d: bad shape");
 }
 
 TEST_P(BackendChecks, ConcatChannelsMustFitTheOutput) {
@@ -123,7 +123,7 @@ TEST_P(BackendChecks, InqSelectCountAndProjectionLevels) {
   expect_rejected([&] { be.inq_select(4, w, mask, 5, InqPartition::Magnitude, 0, mask + 4); },
                   "asked to freeze 5 of 4");
   expect_rejected([&] { be.inq_select(4, w, mask, -1, InqPartition::Random, 0, mask + 4); }, "inq_select");
-  expect_rejected([&] { be.inq_project_freeze(4, w, nullptr, mask, mask + 4, -3, -2); }, "inq_project_freeze");
+  expect_rejected([&] { be.inq_project_freeze(4, w, nullptr, mask, mask + 4, -3, -2, false); }, "inq_project_freeze");
   // More than the free weights needs the mask: the backend's own check, still an invalid_argument.
   std::vector<uint8_t> frozen = {1, 1, 0, 0};
   be.copy_from_host(mask, frozen.data(), frozen.size());

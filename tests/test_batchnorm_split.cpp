@@ -3,13 +3,15 @@
 //  - one rank: the split equals the fused pass (output, statistics, dx, dgamma, dbeta);
 //  - its backward by finite differences;
 //  - R ranks emulated in one process (the all-reduce done by hand) equal one batch R times as large;
-//  - the BatchNorm2d layer's wiring, through a communicator whose ranks all hold the same batch.
+//  - the BatchNorm2d layer's wiring, through a communicator whose ranks all hold the same batch, on
+//    every backend present (cpu-ref, cpu, cuda).
 // The same over MPI, with a whole model and SGD: tests/test_dist_sync_bn.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -243,9 +245,9 @@ struct LayerRun {
   std::vector<float> y, dx, dgamma, dbeta, rm, rv;
 };
 
-LayerRun run_layer(Communicator* comm, int n, const std::vector<float>& x, const std::vector<float>& dy) {
+LayerRun run_layer(Backend& be, Communicator* comm, int n, const std::vector<float>& x,
+                   const std::vector<float>& dy) {
   const int c = 3, h = 2, w = 3;
-  CpuBackend be(1);
   Net net(std::make_unique<BatchNorm2d>(c), "bn", Shape{c, h, w}, c);
   net.materialize(be, 1);
   net.set("weight", {0.5f, 1.5f, -1.0f});
@@ -266,10 +268,29 @@ LayerRun run_layer(Communicator* comm, int n, const std::vector<float>& x, const
   return r;
 }
 
+// The layer on every backend present (cuda skipped, with the reason, without a GPU).
+class BatchNormLayer : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "cuda") {
+      std::string why;
+      if (!cuda_available(&why)) GTEST_SKIP() << "no CUDA backend here: " << why;
+      be_ = make_backend(Device::CUDA);
+      return;
+    }
+    BackendOptions o;
+    o.threads = 1;
+    o.cpu_reference = GetParam() == "cpu-ref";
+    be_ = make_backend(Device::CPU, o);
+  }
+  std::unique_ptr<Backend> be_;
+};
+
 // Two mirrored ranks holding batch x are one process with batch [x; x]: same output, dx and
 // running statistics (the variance unbiased with the doubled count); each rank's dgamma / dbeta
 // are its own sums, half of the double batch's.
-TEST(BatchNormSplit, LayerSynchronisedOverMirroredRanksEqualsDoubleBatch) {
+TEST_P(BatchNormLayer, SynchronisedOverMirroredRanksEqualsDoubleBatch) {
+  Backend& be = *be_;
   const int n = 2;
   const size_t numel = size_t(n) * 3 * 6;
   const std::vector<double> xd = random_vector(numel, 51, -1.0, 2.0), dyd = random_vector(numel, 52);
@@ -279,8 +300,8 @@ TEST(BatchNormSplit, LayerSynchronisedOverMirroredRanksEqualsDoubleBatch) {
   dy2.insert(dy2.end(), dy.begin(), dy.end());
 
   MirrorCommunicator mirror(2);
-  const LayerRun got = run_layer(&mirror, n, x, dy);
-  const LayerRun want = run_layer(nullptr, 2 * n, x2, dy2);
+  const LayerRun got = run_layer(be, &mirror, n, x, dy);
+  const LayerRun want = run_layer(be, nullptr, 2 * n, x2, dy2);
   // Forward: the means, then the variances (C floats each); backward: both sums at once (2C).
   EXPECT_EQ(mirror.calls_, 3);
   EXPECT_EQ(mirror.floats_, 4 * 3);
@@ -296,11 +317,16 @@ TEST(BatchNormSplit, LayerSynchronisedOverMirroredRanksEqualsDoubleBatch) {
 
   // Sync off (no communicator, or one rank): the fused pass, the per-rank statistics.
   LocalCommunicator local;
-  const LayerRun fused_local = run_layer(&local, n, x, dy), plain = run_layer(nullptr, n, x, dy);
+  const LayerRun fused_local = run_layer(be, &local, n, x, dy), plain = run_layer(be, nullptr, n, x, dy);
   EXPECT_EQ(fused_local.y, plain.y);
   EXPECT_EQ(fused_local.rv, plain.rv);
   EXPECT_NE(plain.rv, got.rv);  // n*hw vs 2*n*hw in the unbiased variance: the count is the global one
 }
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, BatchNormLayer, ::testing::Values("cpu-ref", "cpu", "cuda"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "cpu-ref" ? std::string("cpu_ref") : info.param;
+                         });
 
 }  // namespace
 }  // namespace inq

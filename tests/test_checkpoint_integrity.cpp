@@ -174,14 +174,14 @@ TEST_F(CheckpointIntegrity, NoWriterWritesANonFiniteValue) {
     w[7] = bad;
     net_->set("layer2.0.conv1.weight", w);
     std::string e = error_of([&] { save(2); });
-    // The checkpoint writer names the tensor and the element (the safetensors writer below it
-    // refuses too: SafeTensorsWriterFinite).
-    EXPECT_NE(e.find("not written: layer2.0.conv1.weight holds"), std::string::npos) << e;
-    EXPECT_NE(e.find("at index 7"), std::string::npos) << e;
+    // The safetensors writer (the one check, SafeTensorsWriterFinite) names the file, the tensor and the element.
+    EXPECT_NE(e.find("checkpoint.safetensors not written: tensor 'layer2.0.conv1.weight': element 7 of"),
+              std::string::npos)
+        << e;
     EXPECT_TRUE(bytes() == old_bytes);  // the previous checkpoint is as it was
     const std::string model = (dir_ / "model.safetensors").string();
     e = error_of([&] { save_model(model, *net_); });
-    EXPECT_NE(e.find("layer2.0.conv1.weight holds"), std::string::npos) << e;
+    EXPECT_NE(e.find("not written: tensor 'layer2.0.conv1.weight'"), std::string::npos) << e;
     EXPECT_FALSE(fs::exists(model));
     net_->set("layer2.0.conv1.weight", good);
   }
@@ -190,7 +190,7 @@ TEST_F(CheckpointIntegrity, NoWriterWritesANonFiniteValue) {
   m[3] = std::numeric_limits<float>::quiet_NaN();
   be_.copy_from_host(sgd_->momentum().data(), m.data(), m.size() * sizeof(float));
   const std::string e = error_of([&] { save(2); });
-  EXPECT_NE(e.find("the momentum of "), std::string::npos) << e;
+  EXPECT_NE(e.find("tensor 'optimizer.momentum."), std::string::npos) << e;
   EXPECT_TRUE(temps().empty());
 }
 
@@ -199,8 +199,13 @@ TEST(SafeTensorsWriterFinite, RefusesNaNAndInfinityNamingTheTensor) {
   const float ok[2] = {1.0f, -0.0f};
   w.add_f32("ok", {2}, ok);
   const float bad[3] = {0.0f, 1.0f, std::numeric_limits<float>::infinity()};
-  const std::string e = error_of([&] { w.add_f32("bad", {3}, bad); });
-  EXPECT_NE(e.find("tensor 'bad': element 2 of 3 is infinite"), std::string::npos) << e;
+  w.add_f32("bad", {3}, bad);
+  const fs::path path = fs::temp_directory_path() / "inq_writer_finite.safetensors";
+  fs::remove(path);
+  const std::string e = error_of([&] { w.write(path.string()); });
+  EXPECT_NE(e.find(path.string() + " not written: tensor 'bad': element 2 of 3 is infinite"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_THROW(w.write(path.string()), NonFiniteValues);
 }
 
 TEST(AtomicFile, AFailedWriteNamesThePathAndTheErrno) {

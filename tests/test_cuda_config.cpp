@@ -41,9 +41,8 @@ TEST(CudaConfig, DefaultsAreStrictFp32AndDeterministic) {
   const TrainSettings s = read(json::object());
   EXPECT_FALSE(s.cuda.allow_tf32);
   EXPECT_TRUE(s.cuda.deterministic);
-  // Absent section: not written back, so run directories made before these keys resume unchanged.
-  EXPECT_FALSE(s.resolved.contains("cuda"));
-  EXPECT_EQ(default_cuda_section(), json::parse(R"({"allow_tf32": false, "deterministic": true})"));
+  // Absent section: its defaults are written back (config_version 2), like every other default.
+  EXPECT_EQ(s.resolved.at("cuda"), json::parse(R"({"allow_tf32": false, "deterministic": true})"));
 }
 
 TEST(CudaConfig, PresentSectionIsReadAndCompletedWithDefaults) {
@@ -58,7 +57,7 @@ TEST(CudaConfig, PresentSectionIsReadAndCompletedWithDefaults) {
   EXPECT_EQ(loose.resolved.at("cuda"), json::parse(R"({"allow_tf32": false, "deterministic": false})"));
 
   // An empty section resolves to the defaults, written out.
-  EXPECT_EQ(read({{"cuda", json::object()}}).resolved.at("cuda"), default_cuda_section());
+  EXPECT_EQ(read({{"cuda", json::object()}}).resolved.at("cuda"), read(json::object()).resolved.at("cuda"));
 }
 
 TEST(CudaConfig, WrongTypesAndUnknownKeysNameTheKey) {

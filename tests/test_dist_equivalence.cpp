@@ -24,6 +24,7 @@
 #include "core/layers/linear.h"
 #include "core/layers/pooling.h"
 #include "core/layers/sequential.h"
+#include "core/layers/softmax_cross_entropy.h"
 #include "core/rng.h"
 #include "core/train/optimizer.h"
 #include "tests/dist_test_util.h"
@@ -70,7 +71,7 @@ Result train(Communicator& comm, uint64_t init_seed) {
   const int per_rank = kGlobalBatch / comm.world_size();
   const int64_t chw = 64;
   Tensor x = empty(be, {per_rank, 1, 8, 8});
-  Tensor probs = empty(be, {per_rank, kClasses}), loss = empty(be, {per_rank}), dlogits = empty(be, {per_rank, kClasses});
+  SoftmaxCrossEntropy loss(be, per_rank, kClasses, 0.0);
   std::vector<int32_t> labels(static_cast<size_t>(per_rank));
   for (int step = 0; step < 9; ++step) {
     if (step == 3 || step == 6) {
@@ -88,9 +89,8 @@ Result train(Communicator& comm, uint64_t init_seed) {
     Context ctx{be, true, 0};
     ctx.grad_ready = dp.grad_ready_hook();  // buckets start during backward, as in the trainer
     Tensor logits = net->forward(ctx, x);
-    be.softmax_xent_fwd(per_rank, kClasses, logits.data(), labels.data(), 0.0f, probs.data(), loss.data());
-    be.softmax_xent_bwd(per_rank, kClasses, probs.data(), labels.data(), 0.0f, dlogits.data());
-    net->backward(ctx, dlogits);
+    loss.forward(logits, labels.data());
+    net->backward(ctx, loss.backward());
     dp.all_reduce_gradients();
     sgd.step(0.1, step >= 3 ? inq.mask() : nullptr);
   }

@@ -207,7 +207,9 @@ TEST(DistributedConfig, DefaultsAndErrors) {
   };
   const TrainSettings plain = read(nlohmann::json::object());
   EXPECT_EQ(plain.distributed.backend, "auto");
-  EXPECT_FALSE(plain.resolved.contains("distributed"));  // absent section: older run directories resume
+  // Absent section: its defaults are written back (config_version 2).
+  EXPECT_EQ(plain.resolved.at("distributed").at("sync_batchnorm"), false);
+  EXPECT_EQ(plain.resolved.at("distributed").at("backend"), "auto");
   const TrainSettings d = read({{"distributed", {{"lr_scaling", "linear"}, {"timeout_s", 30}}}});
   EXPECT_EQ(d.distributed.lr_scaling, "linear");
   EXPECT_DOUBLE_EQ(d.distributed.timeout_s, 30);

@@ -30,6 +30,7 @@
 #include "core/layers/linear.h"
 #include "core/layers/pooling.h"
 #include "core/layers/sequential.h"
+#include "core/layers/softmax_cross_entropy.h"
 #include "core/rng.h"
 #include "core/train/optimizer.h"
 #include "core/train/train_config.h"
@@ -80,8 +81,7 @@ Result train(Communicator& comm, bool sync_bn, uint64_t init_seed) {
   const int per_rank = kGlobalBatch / comm.world_size();
   const int64_t chw = 64;
   Tensor x = empty(be, {per_rank, 1, 8, 8});
-  Tensor probs = empty(be, {per_rank, kClasses}), loss = empty(be, {per_rank});
-  Tensor dlogits = empty(be, {per_rank, kClasses});
+  SoftmaxCrossEntropy loss(be, per_rank, kClasses, 0.0);
   std::vector<int32_t> labels(static_cast<size_t>(per_rank));
   for (int step = 0; step < kSteps; ++step) {
     if (step == kSteps / 2) {
@@ -103,9 +103,8 @@ Result train(Communicator& comm, bool sync_bn, uint64_t init_seed) {
     ctx.grad_ready = dp.grad_ready_hook();
     if (sync_bn) ctx.sync_batchnorm = &comm;
     Tensor logits = net->forward(ctx, x);
-    be.softmax_xent_fwd(per_rank, kClasses, logits.data(), labels.data(), 0.0f, probs.data(), loss.data());
-    be.softmax_xent_bwd(per_rank, kClasses, probs.data(), labels.data(), 0.0f, dlogits.data());
-    net->backward(ctx, dlogits);
+    loss.forward(logits, labels.data());
+    net->backward(ctx, loss.backward());
     dp.all_reduce_gradients();
     sgd.step(0.1, step >= kSteps / 2 ? inq.mask() : nullptr);
   }

@@ -164,30 +164,30 @@ TEST_P(DnnlBatchNorm, MatchesTheReference) {
   // Training forward, with the running statistics.
   Vec y_r(len), y_f(len), m_r(C), m_f(C), is_r(C), is_f(C);
   Vec rm_r = d.rm, rv_r = d.rv, rm_f = d.rm, rv_f = d.rv;
-  ref.batchnorm2d_fwd_train(n, c, hw, d.x.data(), d.gamma.data(), d.beta.data(), rm_r.data(), rv_r.data(), 0.1f,
-                            1e-5f, y_r.data(), m_r.data(), is_r.data());
-  fast.batchnorm2d_fwd_train(n, c, hw, d.x.data(), d.gamma.data(), d.beta.data(), rm_f.data(), rv_f.data(), 0.1f,
-                             1e-5f, y_f.data(), m_f.data(), is_f.data());
+  ref.batchnorm2d_fwd_train({{n, c, hw}, d.x.data(), d.gamma.data(), d.beta.data(), rm_r.data(), rv_r.data(), 0.1f,
+                            1e-5f, y_r.data(), m_r.data(), is_r.data()});
+  fast.batchnorm2d_fwd_train({{n, c, hw}, d.x.data(), d.gamma.data(), d.beta.data(), rm_f.data(), rv_f.data(), 0.1f,
+                             1e-5f, y_f.data(), m_f.data(), is_f.data()});
   EXPECT_LT(rel_err(y_f, y_r), 2e-6);
   EXPECT_LT(rel_err(m_f, m_r), 2e-6);
   EXPECT_LT(rel_err(is_f, is_r), 2e-6);
   EXPECT_LT(rel_err(rm_f, rm_r), 2e-6);
   EXPECT_LT(rel_err(rv_f, rv_r), 2e-6);
   // Inference forward.
-  ref.batchnorm2d_fwd_eval(n, c, hw, d.x.data(), d.gamma.data(), d.beta.data(), d.rm.data(), d.rv.data(), 1e-5f,
-                           y_r.data());
-  fast.batchnorm2d_fwd_eval(n, c, hw, d.x.data(), d.gamma.data(), d.beta.data(), d.rm.data(), d.rv.data(), 1e-5f,
-                            y_f.data());
+  ref.batchnorm2d_fwd_eval({{n, c, hw}, d.x.data(), d.gamma.data(), d.beta.data(), d.rm.data(), d.rv.data(), 1e-5f,
+                           y_r.data()});
+  fast.batchnorm2d_fwd_eval({{n, c, hw}, d.x.data(), d.gamma.data(), d.beta.data(), d.rm.data(), d.rv.data(), 1e-5f,
+                            y_f.data()});
   EXPECT_LT(rel_err(y_f, y_r), 2e-6);
   // Backward from the reference's saved statistics. dx cancels to ~0 where a channel has 2 values;
   // its terms are of the size of gamma * invstd * dy.
   double dx_floor = 0;
   for (size_t ch = 0; ch < C; ++ch) dx_floor = std::max(dx_floor, double(d.gamma[ch]) * is_r[ch]);
   Vec dx_r(len), dx_f(len), dg_r(C), dg_f(C), db_r(C), db_f(C);
-  ref.batchnorm2d_bwd(n, c, hw, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), dx_r.data(),
-                      dg_r.data(), db_r.data());
-  fast.batchnorm2d_bwd(n, c, hw, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), dx_f.data(),
-                       dg_f.data(), db_f.data());
+  ref.batchnorm2d_bwd({{n, c, hw}, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), dx_r.data(),
+                      dg_r.data(), db_r.data()});
+  fast.batchnorm2d_bwd({{n, c, hw}, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), dx_f.data(),
+                       dg_f.data(), db_f.data()});
   EXPECT_LT(rel_err(dx_f, dx_r, dx_floor), 1e-5);
   EXPECT_LT(rel_err(dg_f, dg_r), 1e-5);
   EXPECT_LT(rel_err(db_f, db_r), 1e-5);
@@ -199,23 +199,23 @@ TEST_P(DnnlBatchNorm, MatchesTheReference) {
   ref.batchnorm2d_fwd_var(n, c, hw, d.x.data(), mean_r.data(), var_r.data());
   fast.batchnorm2d_fwd_var(n, c, hw, d.x.data(), mean_r.data(), var_f.data());
   EXPECT_LT(rel_err(var_f, var_r), 2e-6);
-  ref.batchnorm2d_bwd_sums(n, c, hw, d.x.data(), d.dy.data(), m_r.data(), is_r.data(), s1_r.data(), s2_r.data());
-  fast.batchnorm2d_bwd_sums(n, c, hw, d.x.data(), d.dy.data(), m_r.data(), is_r.data(), s1_f.data(), s2_f.data());
+  ref.batchnorm2d_bwd_sums({{n, c, hw}, d.x.data(), d.dy.data(), m_r.data(), is_r.data(), s1_r.data(), s2_r.data()});
+  fast.batchnorm2d_bwd_sums({{n, c, hw}, d.x.data(), d.dy.data(), m_r.data(), is_r.data(), s1_f.data(), s2_f.data()});
   EXPECT_LT(rel_err(s1_f, s1_r), 1e-5);
   EXPECT_LT(rel_err(s2_f, s2_r), 1e-5);
-  ref.batchnorm2d_bwd_dx(n, c, hw, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), s1_r.data(),
-                         s2_r.data(), dx_r.data());
-  fast.batchnorm2d_bwd_dx(n, c, hw, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), s1_r.data(),
-                          s2_r.data(), dx_f.data());
+  ref.batchnorm2d_bwd_dx({{n, c, hw}, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), s1_r.data(),
+                         s2_r.data(), dx_r.data()});
+  fast.batchnorm2d_bwd_dx({{n, c, hw}, d.x.data(), d.dy.data(), d.gamma.data(), m_r.data(), is_r.data(), s1_r.data(),
+                          s2_r.data(), dx_f.data()});
   EXPECT_LT(rel_err(dx_f, dx_r, dx_floor), 1e-5);
 
   // Independent of the thread count: one channel is reduced by one thread in a fixed order.
   DnnlBackend one(1);
   Vec y_1(len), m_1(C), is_1(C), rm_1 = d.rm, rv_1 = d.rv;
-  fast.batchnorm2d_fwd_train(n, c, hw, d.x.data(), d.gamma.data(), d.beta.data(), rm_f.data(), rv_f.data(), 0.1f,
-                             1e-5f, y_f.data(), m_f.data(), is_f.data());
-  one.batchnorm2d_fwd_train(n, c, hw, d.x.data(), d.gamma.data(), d.beta.data(), rm_1.data(), rv_1.data(), 0.1f,
-                            1e-5f, y_1.data(), m_1.data(), is_1.data());
+  fast.batchnorm2d_fwd_train({{n, c, hw}, d.x.data(), d.gamma.data(), d.beta.data(), rm_f.data(), rv_f.data(), 0.1f,
+                             1e-5f, y_f.data(), m_f.data(), is_f.data()});
+  one.batchnorm2d_fwd_train({{n, c, hw}, d.x.data(), d.gamma.data(), d.beta.data(), rm_1.data(), rv_1.data(), 0.1f,
+                            1e-5f, y_1.data(), m_1.data(), is_1.data()});
   EXPECT_TRUE(same_bits(y_f, y_1));
   EXPECT_TRUE(same_bits(is_f, is_1));
 }
@@ -247,12 +247,12 @@ TEST_P(DnnlBlockedBatchNorm, MatchesTheReference) {
     Tensor gamma = up(be, d.gamma), beta = up(be, d.beta), rm = up(be, d.rm), rv = up(be, d.rv);
     Tensor y = out(be, len), mean = out(be, C), invstd = out(be, C), y_eval = out(be, len), dx = out(be, len),
            dg = out(be, C), db = out(be, C);
-    be.batchnorm2d_fwd_train(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 0.1f, 1e-5f,
-                             y.data(), mean.data(), invstd.data());
-    be.batchnorm2d_fwd_eval(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 1e-5f,
-                            y_eval.data());
-    be.batchnorm2d_bwd(n, c, hw, x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(), dg.data(),
-                       db.data());
+    be.batchnorm2d_fwd_train({{n, c, hw}, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 0.1f, 1e-5f,
+                             y.data(), mean.data(), invstd.data()});
+    be.batchnorm2d_fwd_eval({{n, c, hw}, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 1e-5f,
+                            y_eval.data()});
+    be.batchnorm2d_bwd({{n, c, hw}, x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(), dg.data(),
+                       db.data()});
     return Out{down(be, y),      down(be, mean), down(be, invstd), down(be, rm), down(be, rv),
                down(be, y_eval), down(be, dx),   down(be, dg),     down(be, db)};
   };
@@ -395,8 +395,8 @@ INSTANTIATE_TEST_SUITE_P(Models, DnnlZoo,
 TEST(DnnlBatchNormErrors, TooFewValuesIsTheReferenceError) {
   DnnlBackend fast(1);
   Vec x(3), g(3, 1.f), b(3), rm(3), rv(3, 1.f), y(3), m(3), is(3);
-  EXPECT_THROW(fast.batchnorm2d_fwd_train(1, 3, 1, x.data(), g.data(), b.data(), rm.data(), rv.data(), 0.1f, 1e-5f,
-                                          y.data(), m.data(), is.data()),
+  EXPECT_THROW(fast.batchnorm2d_fwd_train({{1, 3, 1}, x.data(), g.data(), b.data(), rm.data(), rv.data(), 0.1f, 1e-5f,
+                                          y.data(), m.data(), is.data()}),
                std::invalid_argument);
 }
 

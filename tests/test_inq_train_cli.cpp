@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend.h"
+#include "core/io/atomic_file.h"
 #include "tests/test_util.h"
 
 namespace {
@@ -141,6 +142,32 @@ TEST_F(InqTrainCli, StopsWithACheckpointAndResumes) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(metrics_lines(run_dir), 4u);
   EXPECT_TRUE(fs::exists(run_dir / "model.safetensors"));
+}
+
+// A run directory written before config_version (version 1: no config_version, and no `cuda`,
+// `distributed`, init.partial or init.skip unless the config had them) resumes, upgraded, and
+// ends bit-identical to an uninterrupted run; its config.json is then written at the current version.
+TEST_F(InqTrainCli, ResumesARunDirectoryWrittenBeforeConfigVersion) {
+  const std::string cfg = write_config("tiny.json", tiny());
+  const fs::path whole = dir_ / "whole", old = dir_ / "old";
+  Result r = run(cfg + " --out " + whole.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run(cfg + " --stop-after-steps 6 --out " + old.string());
+  ASSERT_EQ(r.code, 130) << r.err;
+  nlohmann::json v1 = nlohmann::json::parse(inq::read_file((old / "config.json").string()));
+  ASSERT_EQ(v1.at("config_version"), 2);
+  for (const char* key : {"config_version", "cuda", "distributed"}) v1.erase(key);
+  v1.at("init").erase("partial");
+  v1.at("init").erase("skip");
+  std::ofstream(old / "config.json") << v1.dump(2);
+
+  r = run("--resume " + old.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(inq::read_file((old / "model.safetensors").string()),
+            inq::read_file((whole / "model.safetensors").string()));
+  const nlohmann::json now = nlohmann::json::parse(inq::read_file((old / "config.json").string()));
+  EXPECT_EQ(now.at("config_version"), 2);
+  EXPECT_EQ(now.at("cuda").at("allow_tf32"), false);
 }
 
 // cuda.allow_tf32 changes what the run computes, so resume refuses to change it; cuda.deterministic only

@@ -139,16 +139,16 @@ TEST_F(LoadWeights, SkipPatternsLeaveTheirTensorsAndStayStrictElsewhere) {
 
 Config parse(const std::string& text) { return Config(nlohmann::json::parse(text)); }
 
-TEST(InitConfig, KeysAreReadStrictlyAndOnlyWhenPresent) {
+TEST(InitConfig, KeysAreReadStrictlyWithDefaultsWrittenBack) {
   const std::string base = R"({"device": "cpu", "model": {"name": "resnet8"}, "data": {"dataset": "synthetic",
       "synthetic": {"size": 64, "test_size": 32}}, "init": )";
   Config plain = parse(base + R"({"weights": "w.safetensors"}})");
   const TrainSettings s = read_train_settings(plain, false);
   EXPECT_FALSE(s.init_partial);
   EXPECT_TRUE(s.init_skip.empty());
-  // Not written back: run directories from before these keys resolve to the same config.
-  EXPECT_FALSE(s.resolved.at("init").contains("partial"));
-  EXPECT_FALSE(s.resolved.at("init").contains("skip"));
+  // Written back (config_version 2); a version-1 config.json without them resolves alike.
+  EXPECT_EQ(s.resolved.at("init").at("partial"), false);
+  EXPECT_EQ(s.resolved.at("init").at("skip"), nlohmann::json::array());
 
   Config both = parse(base + R"({"weights": "w.safetensors", "partial": true, "skip": ["fc.*", "layer3.*"]}})");
   const TrainSettings t = read_train_settings(both, false);

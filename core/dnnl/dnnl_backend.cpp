@@ -100,6 +100,10 @@ std::shared_ptr<Storage> DnnlBackend::allocate(size_t bytes) {
   });
 }
 
+// Forgetting the layout of dead data saves the in-place conversion to flat that overwriting part of a
+// larger blocked region would otherwise do.
+void DnnlBackend::discard(void* p, size_t bytes) { impl_->layouts->release(p, bytes); }
+
 void DnnlBackend::copy_from_host_impl(void* dst, const void* src, size_t bytes) {
   impl_->flat_out(dst, bytes);
   CpuBackend::copy_from_host_impl(dst, src, bytes);
@@ -159,39 +163,37 @@ void DnnlBackend::linear_bwd_impl(int n, int in, int out, const float* x, const 
   CpuBackend::linear_bwd_impl(n, in, out, x, w, dy, dx, dw, db);
 }
 
-void DnnlBackend::batchnorm2d_fwd_train_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                        float* running_mean, float* running_var, float momentum, float eps, float* y,
-                                        float* save_mean, float* save_invstd) {
+void DnnlBackend::batchnorm2d_fwd_train_impl(const BatchNormFwdTrainArgs& a) {
+  const int n = a.shape.n, c = a.shape.c, hw = a.shape.hw;
   std::optional<memory::desc> f;
-  if (const int block = impl_->batchnorm_block({x}, y, impl_->bytes(int64_t(n) * c * hw), &f)) {
-    fast::batchnorm2d_fwd_train_blocked({n, c, hw, block}, x, gamma, beta, running_mean, running_var, momentum, eps,
-                                        y, save_mean, save_invstd, impl_->bn_work);
-    impl_->layouts->set(y, *f);
+  if (const int block = impl_->batchnorm_block({a.x}, a.y, impl_->bytes(a.shape.numel()), &f)) {
+    fast::batchnorm2d_fwd_train_blocked({n, c, hw, block}, a.x, a.gamma, a.beta, a.running_mean, a.running_var,
+                                        a.momentum, a.eps, a.y, a.save_mean, a.save_invstd, impl_->bn_work);
+    impl_->layouts->set(a.y, *f);
   } else {
-    fast::batchnorm2d_fwd_train(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
-                                save_invstd);
+    fast::batchnorm2d_fwd_train(n, c, hw, a.x, a.gamma, a.beta, a.running_mean, a.running_var, a.momentum, a.eps, a.y,
+                                a.save_mean, a.save_invstd);
   }
 }
-void DnnlBackend::batchnorm2d_fwd_eval_impl(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                                       const float* running_mean, const float* running_var, float eps, float* y) {
+void DnnlBackend::batchnorm2d_fwd_eval_impl(const BatchNormFwdEvalArgs& a) {
+  const int n = a.shape.n, c = a.shape.c, hw = a.shape.hw;
   std::optional<memory::desc> f;
-  if (const int block = impl_->batchnorm_block({x}, y, impl_->bytes(int64_t(n) * c * hw), &f)) {
-    fast::batchnorm2d_fwd_eval_blocked({n, c, hw, block}, x, gamma, beta, running_mean, running_var, eps, y);
-    impl_->layouts->set(y, *f);
+  if (const int block = impl_->batchnorm_block({a.x}, a.y, impl_->bytes(a.shape.numel()), &f)) {
+    fast::batchnorm2d_fwd_eval_blocked({n, c, hw, block}, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y);
+    impl_->layouts->set(a.y, *f);
   } else {
-    fast::batchnorm2d_fwd_eval(n, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
+    fast::batchnorm2d_fwd_eval(n, c, hw, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y);
   }
 }
-void DnnlBackend::batchnorm2d_bwd_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                  const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                  float* dbeta) {
+void DnnlBackend::batchnorm2d_bwd_impl(const BatchNormBwdArgs& a) {
+  const int n = a.shape.n, c = a.shape.c, hw = a.shape.hw;
   std::optional<memory::desc> f;
-  if (const int block = impl_->batchnorm_block({x, dy}, dx, impl_->bytes(int64_t(n) * c * hw), &f)) {
-    fast::batchnorm2d_bwd_blocked({n, c, hw, block}, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
-                                  impl_->bn_work);
-    impl_->layouts->set(dx, *f);
+  if (const int block = impl_->batchnorm_block({a.x, a.dy}, a.dx, impl_->bytes(a.shape.numel()), &f)) {
+    fast::batchnorm2d_bwd_blocked({n, c, hw, block}, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma,
+                                  a.dbeta, impl_->bn_work);
+    impl_->layouts->set(a.dx, *f);
   } else {
-    fast::batchnorm2d_bwd(n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    fast::batchnorm2d_bwd(n, c, hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma, a.dbeta);
   }
 }
 // The synchronised split (several ranks) reads and writes flat.
@@ -203,20 +205,19 @@ void DnnlBackend::batchnorm2d_fwd_var_impl(int n, int c, int hw, const float* x,
   impl_->flat_in(x, impl_->bytes(int64_t(n) * c * hw));
   fast::batchnorm2d_fwd_var(n, c, hw, x, mean, var);
 }
-void DnnlBackend::batchnorm2d_bwd_sums_impl(int n, int c, int hw, const float* x, const float* dy, const float* save_mean,
-                                       const float* save_invstd, float* sum_dy, float* sum_dy_xhat) {
-  impl_->flat_in(x, impl_->bytes(int64_t(n) * c * hw));
-  impl_->flat_in(dy, impl_->bytes(int64_t(n) * c * hw));
-  fast::batchnorm2d_bwd_sums(n, c, hw, x, dy, save_mean, save_invstd, sum_dy, sum_dy_xhat);
+void DnnlBackend::batchnorm2d_bwd_sums_impl(const BatchNormBwdSumsArgs& a) {
+  impl_->flat_in(a.x, impl_->bytes(a.shape.numel()));
+  impl_->flat_in(a.dy, impl_->bytes(a.shape.numel()));
+  fast::batchnorm2d_bwd_sums(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.save_mean, a.save_invstd, a.sum_dy,
+                             a.sum_dy_xhat);
 }
-void DnnlBackend::batchnorm2d_bwd_dx_impl(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                                     const float* save_mean, const float* save_invstd, const float* sum_dy,
-                                     const float* sum_dy_xhat, float* dx) {
-  const size_t b = impl_->bytes(int64_t(n) * c * hw);
-  impl_->flat_in(x, b);
-  impl_->flat_in(dy, b);
-  impl_->flat_out(dx, b);
-  fast::batchnorm2d_bwd_dx(n, c, hw, x, dy, gamma, save_mean, save_invstd, sum_dy, sum_dy_xhat, dx);
+void DnnlBackend::batchnorm2d_bwd_dx_impl(const BatchNormBwdDxArgs& a) {
+  const size_t b = impl_->bytes(a.shape.numel());
+  impl_->flat_in(a.x, b);
+  impl_->flat_in(a.dy, b);
+  impl_->flat_out(a.dx, b);
+  fast::batchnorm2d_bwd_dx(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.sum_dy,
+                           a.sum_dy_xhat, a.dx);
 }
 
 // Elementwise ops work in any format, all operands in the same one.
@@ -243,16 +244,6 @@ void DnnlBackend::accumulate_impl(int64_t n, const float* x, float* y) {
   CpuBackend::accumulate_impl(n, x, y);
   (void)f;  // y keeps the format unify gave it
 }
-// Averages of flat values (BatchNorm running statistics), as copy_to_host reads them.
-void DnnlBackend::quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) {
-  impl_->flat_in(x, impl_->bytes(n));
-  CpuBackend::quotient_accumulate_f64_impl(n, x, divisor, sum);
-}
-void DnnlBackend::quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) {
-  impl_->flat_out(y, impl_->bytes(n));
-  CpuBackend::quotient_store_f64_impl(n, sum, divisor, y);
-}
-
 // The rest read and write flat.
 void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
   if (const memory::desc* f = impl_->layouts->format(x, impl_->bytes(g.x_numel()))) {

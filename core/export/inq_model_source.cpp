@@ -74,6 +74,9 @@ InqModelSource open_inq_model(const std::string& path, bool require_inq, const s
       InqTensorInfo info;
       info.bits = t.at("bits").get<int>();
       info.n1 = t.at("n1").get<int>();
+      if (t.value("zero_free", false))
+        throw std::runtime_error("tensor " + name + " has a zero-free level set, which the ONNX export does not "
+                                 "support (inq_export's packed format does)");
       const Net::Entry* e = src.net->find(name);
       if (!e) throw std::runtime_error("tensor " + name + " is not in model " + mo.name);
       info.numel = shape_numel(e->param->shape);

@@ -35,6 +35,7 @@ std::map<std::string, InqTensorSpec> read_inq_specs(const SafeTensorsFile& file)
     try {
       s.bits = t.at("bits").get<int>();
       s.n1 = t.at("n1").get<int>();
+      s.zero_free = t.value("zero_free", false);
     } catch (const std::exception& e) {
       throw std::runtime_error(file.path() + ": INQ entry " + name + ": " + e.what());
     }
@@ -52,10 +53,10 @@ std::vector<LevelReport> check_levels(const SafeTensorsFile& file) {
     LevelReport r;
     r.name = name;
     r.spec = spec;
-    const int n2 = inq_n2(spec.n1, spec.bits);
+    const int n2 = inq_n2(spec.n1, spec.bits, spec.zero_free);
     for (float v : file.read_f32(name)) {
       ++r.numel;
-      if (!inq_is_level(v, spec.n1, n2)) {
+      if (!inq_is_level(v, spec.n1, n2, spec.zero_free)) {
         if (r.violations++ == 0) r.first_violation = v;
       } else if (v == 0.0f) {
         ++r.zeros;
@@ -70,20 +71,22 @@ std::vector<LevelReport> check_levels(const SafeTensorsFile& file) {
   return reports;
 }
 
-uint32_t encode_level(float v, int bits, int n1) {
-  const int n2 = inq_n2(n1, bits);
-  if (!inq_is_level(v, n1, n2)) throw std::invalid_argument("value " + std::to_string(v) + " is not a level");
+uint32_t encode_level(float v, int bits, int n1, bool zero_free) {
+  const int n2 = inq_n2(n1, bits, zero_free);
+  if (!inq_is_level(v, n1, n2, zero_free))
+    throw std::invalid_argument("value " + std::to_string(v) + " is not a level");
   if (v == 0.0f) return 0;
   int e = 0;
   std::frexp(v, &e);
   const uint32_t sign = v < 0.0f ? 1u : 0u;
+  if (zero_free) return sign * (1u << (bits - 1)) + uint32_t(n1 - (e - 1));
   return 1u + sign * (1u << (bits - 2)) + uint32_t(n1 - (e - 1));
 }
 
-float decode_level(uint32_t code, int bits, int n1) {
-  if (code == 0) return 0.0f;
-  const uint32_t half = 1u << (bits - 2);
-  const uint32_t c = code - 1;
+float decode_level(uint32_t code, int bits, int n1, bool zero_free) {
+  if (!zero_free && code == 0) return 0.0f;
+  const uint32_t half = 1u << (bits - (zero_free ? 1 : 2));  // magnitudes per sign
+  const uint32_t c = zero_free ? code : code - 1;
   if (c >= 2 * half) throw std::invalid_argument("code " + std::to_string(code) + " out of range");
   const float mag = std::ldexp(1.0f, n1 - int(c % half));
   return c >= half ? -mag : mag;
@@ -112,10 +115,11 @@ ExportStats export_packed(const std::string& model_path, const std::string& out_
       continue;
     }
     const int bits = spec->second.bits, n1 = spec->second.n1;
+    const bool zero_free = spec->second.zero_free;
     std::vector<uint8_t> stream(size_t((numel * bits + 7) / 8), 0);
     const auto values = in.read_f32(name);
     for (int64_t i = 0; i < numel; ++i) {
-      const uint32_t code = encode_level(values[size_t(i)], bits, n1);
+      const uint32_t code = encode_level(values[size_t(i)], bits, n1, zero_free);
       for (int b = 0; b < bits; ++b)
         if (code >> b & 1u) {
           const int64_t pos = i * bits + b;
@@ -124,6 +128,7 @@ ExportStats export_packed(const std::string& model_path, const std::string& out_
     }
     out.add_u8(name, {int64_t(stream.size())}, stream.data());
     packed[name] = {{"shape", info.shape}, {"bits", bits}, {"n1", n1}};
+    if (zero_free) packed[name]["zero_free"] = true;
   }
   out.set_metadata("inq_packed", packed.dump());
   out.write(out_path);
@@ -144,6 +149,7 @@ std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> impor
     const auto& p = packed[name];
     const auto shape = p.at("shape").get<std::vector<int64_t>>();
     const int bits = p.at("bits").get<int>(), n1 = p.at("n1").get<int>();
+    const bool zero_free = p.value("zero_free", false);
     int64_t numel = 1;
     for (int64_t d : shape) numel *= d;
     const SafeTensorInfo& info = in.info(name);
@@ -157,7 +163,7 @@ std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> impor
         const int64_t pos = i * bits + b;
         code |= uint32_t(stream[pos >> 3] >> (pos & 7) & 1u) << b;
       }
-      values[size_t(i)] = decode_level(code, bits, n1);
+      values[size_t(i)] = decode_level(code, bits, n1, zero_free);
     }
     result[name] = {shape, std::move(values)};
   }

@@ -1,6 +1,6 @@
 // Quantized model files: checking a model's weights against its level sets (inq_check) and the
-// compact export (inq_export). Both read the INQ metadata ("inq": {"tensors": {name: {bits, n1}}})
-// that inq_train writes into model.safetensors.
+// compact export (inq_export). Both read the INQ metadata ("inq": {"tensors": {name: {bits, n1[,
+// zero_free]}}}) that inq_train writes into model.safetensors.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -14,6 +14,7 @@ class SafeTensorsFile;
 struct InqTensorSpec {
   int bits = 0;
   int n1 = 0;
+  bool zero_free = false;  // level set {±2^n2 .. ±2^n1} without 0 (absent in the metadata: false)
 };
 // The quantized tensors named by a file's "inq" metadata; throws if absent or malformed.
 std::map<std::string, InqTensorSpec> read_inq_specs(const SafeTensorsFile& file);
@@ -30,8 +31,9 @@ struct LevelReport {
 std::vector<LevelReport> check_levels(const SafeTensorsFile& file);
 
 // Compact form: one safetensors file where each quantized tensor is a U8 bit stream of b-bit codes
-// (0: zero; 1 + sign * 2^(b-2) + (n1 - k): +-2^k), little-endian within bytes, and every other
-// tensor is kept as it is. Metadata "inq_packed" records shape, bits and n1 per packed tensor.
+// (0: zero; 1 + sign * 2^(b-2) + (n1 - k): +-2^k; zero-free: sign * 2^(b-1) + (n1 - k)),
+// little-endian within bytes, and every other tensor is kept as it is. Metadata "inq_packed"
+// records shape, bits and n1 (and "zero_free": true for zero-free sets) per packed tensor.
 struct ExportStats {
   uint64_t fp32_bytes = 0;    // all tensors as fp32
   uint64_t packed_bytes = 0;  // size of the written file
@@ -41,7 +43,7 @@ ExportStats export_packed(const std::string& model_path, const std::string& out_
 std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> import_packed(const std::string& path);
 
 // The b-bit code of a level value and back (exposed for tests).
-uint32_t encode_level(float v, int bits, int n1);
-float decode_level(uint32_t code, int bits, int n1);
+uint32_t encode_level(float v, int bits, int n1, bool zero_free = false);
+float decode_level(uint32_t code, int bits, int n1, bool zero_free = false);
 
 }  // namespace inq

@@ -28,7 +28,7 @@ const std::string kMaskPrefix = "inq_mask/";
 
 }  // namespace
 
-int InqTensor::n2() const { return inq_n2(n1, bits); }
+int InqTensor::n2() const { return inq_n2(n1, bits, zero_free); }
 
 bool default_quantized(const std::string& name, const Shape& shape) {
   const std::string suffix = "weight";
@@ -76,10 +76,11 @@ InqState::InqState(Net& net, const InqOptions& options) : net_(net), options_(op
         t.bits = b;
         break;
       }
-    float max_abs = 0.0f;
-    for (float v : net_.get(e.name)) max_abs = std::max(max_abs, std::fabs(v));
-    if (!std::isfinite(max_abs)) throw std::invalid_argument("INQ: " + e.name + " has non-finite weights");
-    t.n1 = max_abs > 0.0f ? inq_n1(max_abs) : 0;  // an all-zero tensor projects to 0 whatever n1 is
+    const std::vector<float> w = net_.get(e.name);
+    if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))
+      throw std::invalid_argument("INQ: " + e.name + " has non-finite weights");
+    t.zero_free = options_.zero_free;
+    t.n1 = choose_n1(w.data(), int64_t(w.size()), t.bits, t.zero_free, options_.n1_rule);
     largest = std::max(largest, t.numel);
     tensors_.push_back(t);
   }
@@ -103,14 +104,45 @@ void InqState::begin_stage(int stage, float* momentum) {
   const uint64_t stage_seed = options_.seed * 0x9E3779B97F4A7C15ull + uint64_t(stage);
   for (size_t i = 0; i < tensors_.size(); ++i) {
     InqTensor& t = tensors_[i];
-    const int64_t need = target_frozen(options_.portions[size_t(stage)], t.numel) - t.frozen;
+    const int64_t need = t.pruned + target_frozen(options_.portions[size_t(stage)], t.survivors()) - t.frozen;
     if (need <= 0) continue;
     be.inq_select(t.numel, w + t.offset, mask + t.offset, need, options_.partition, stage_seed + 7919ull * i, select);
     be.inq_project_freeze(t.numel, w + t.offset, momentum ? momentum + t.offset : nullptr, mask + t.offset, select,
-                          t.n1, t.n2());
+                          t.n1, t.n2(), t.zero_free);
     t.frozen += need;
   }
   ++stages_begun_;
+}
+
+uint8_t* InqState::mutable_mask() {
+  if (stages_begun_ > 0) throw std::logic_error("INQ: the mask is pruned only before stage 1");
+  return static_cast<uint8_t*>(mask_->data());
+}
+
+void InqState::set_pruned(size_t tensor, int64_t pruned) {
+  if (stages_begun_ > 0) throw std::logic_error("INQ: weights are pruned only before stage 1");
+  InqTensor& t = tensors_.at(tensor);
+  if (pruned < t.pruned || pruned > t.numel)
+    throw std::logic_error("INQ: " + t.name + ": pruned count " + std::to_string(pruned) + " after " +
+                           std::to_string(t.pruned) + " (the mask only grows)");
+  t.pruned = pruned;
+  t.frozen = pruned;
+}
+
+void InqState::fix_levels() {
+  if (stages_begun_ > 0) throw std::logic_error("INQ: levels are fixed before stage 1");
+  Backend& be = net_.backend();
+  for (auto& t : tensors_) {
+    std::vector<uint8_t> frozen(static_cast<size_t>(t.numel));
+    be.copy_to_host(frozen.data(), mask() + t.offset, frozen.size());
+    const std::vector<float> w = net_.get(t.name);
+    std::vector<float> survivors;
+    for (size_t i = 0; i < w.size(); ++i)
+      if (!frozen[i]) survivors.push_back(w[i]);
+    if (!std::all_of(survivors.begin(), survivors.end(), [](float v) { return std::isfinite(v); }))
+      throw std::invalid_argument("INQ: " + t.name + " has non-finite weights");
+    t.n1 = choose_n1(survivors.data(), int64_t(survivors.size()), t.bits, t.zero_free, options_.n1_rule);
+  }
 }
 
 int64_t InqState::total_quantized() const {
@@ -128,7 +160,12 @@ int64_t InqState::total_frozen() const {
 std::string InqState::metadata_json() const {
   nlohmann::json j;
   j["stages_begun"] = stages_begun_;
-  for (const auto& t : tensors_) j["tensors"][t.name] = {{"bits", t.bits}, {"n1", t.n1}, {"frozen", t.frozen}};
+  if (options_.n1_rule == N1Rule::Mse) j["n1_rule"] = "mse";
+  for (const auto& t : tensors_) {
+    j["tensors"][t.name] = {{"bits", t.bits}, {"n1", t.n1}, {"frozen", t.frozen}};
+    if (t.zero_free) j["tensors"][t.name]["zero_free"] = true;
+    if (t.pruned) j["tensors"][t.name]["pruned"] = t.pruned;  // absent: nothing pruned (older files too)
+  }
   return j.dump();
 }
 
@@ -159,6 +196,14 @@ void InqState::load(const SafeTensorsFile& file) {
     t.bits = jt.at("bits").get<int>();
     t.n1 = jt.at("n1").get<int>();
     t.frozen = jt.at("frozen").get<int64_t>();
+    if (jt.value("zero_free", false) != t.zero_free)
+      throw std::runtime_error(file.path() + ": INQ state of " + t.name + " is " +
+                               (t.zero_free ? "not " : "") + "zero-free, this configuration's is" +
+                               (t.zero_free ? "" : " not"));
+    t.pruned = jt.value("pruned", int64_t(0));
+    if (t.pruned < 0 || t.pruned > t.frozen)
+      throw std::runtime_error(file.path() + ": INQ state of " + t.name + " has " + std::to_string(t.pruned) +
+                               " pruned weights but " + std::to_string(t.frozen) + " frozen");
     const std::string mask_name = kMaskPrefix + t.name;
     if (!file.contains(mask_name) || file.info(mask_name).dtype != DType::U8 ||
         int64_t(file.info(mask_name).end - file.info(mask_name).begin) != t.numel)

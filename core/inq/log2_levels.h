@@ -22,15 +22,23 @@ INQ_HD int inq_n1(float max_abs) {
   return f >= 0.75f ? e : e - 1;
 }
 
-// n2 = n1 + 1 - 2^(b-2): b bits hold zero plus 2^(b-2) magnitudes of each sign.
-INQ_HD int inq_n2(int n1, int bits) { return n1 + 1 - (1 << (bits - 2)); }
+// n2 = n1 + 1 - 2^(b-2): b bits hold zero plus 2^(b-2) magnitudes of each sign. Zero-free
+// (inq.zero_free): n2 = n1 + 1 - 2^(b-1), b bits hold 2^(b-1) magnitudes of each sign and no zero.
+INQ_HD int inq_n2(int n1, int bits, bool zero_free = false) {
+  return n1 + 1 - (1 << (bits - (zero_free ? 1 : 2)));
+}
 
 // Projection onto {0} U {+-2^n : n2 <= n <= n1}: 2^k owns |w| in [0.75 * 2^k, 1.5 * 2^k), the
 // smallest level also owns [2^(n2-1), 0.75 * 2^n2), smaller magnitudes go to 0, and magnitudes
 // past 1.5 * 2^n1 clamp to 2^n1 (the paper's literal rule would zero them). Sign kept.
-INQ_HD float inq_project(float w, int n1, int n2) {
+// Zero-free, onto {+-2^n : n2 <= n <= n1}: the smallest level owns every magnitude below
+// 1.5 * 2^n2, zero included (+0 and NaN to +2^n2, -0 to -2^n2).
+INQ_HD float inq_project(float w, int n1, int n2, bool zero_free = false) {
   const float a = fabsf(w);
-  if (!(a >= ldexpf(1.0f, n2 - 1))) return 0.0f;  // also maps NaN to 0
+  if (!(a >= ldexpf(1.0f, n2 - 1))) {  // also NaN
+    if (!zero_free) return 0.0f;
+    return signbit(w) && !isnan(w) ? -ldexpf(1.0f, n2) : ldexpf(1.0f, n2);
+  }
   int e = 0;
   const float f = frexpf(a, &e);
   int k = f >= 0.75f ? e : e - 1;
@@ -40,9 +48,9 @@ INQ_HD float inq_project(float w, int n1, int n2) {
   return w < 0.0f ? -level : level;
 }
 
-// Whether v is in the level set of (n1, n2): the check inq_check performs.
-INQ_HD bool inq_is_level(float v, int n1, int n2) {
-  if (v == 0.0f) return true;
+// Whether v is in the level set of (n1, n2) (without 0 when zero-free): the check inq_check performs.
+INQ_HD bool inq_is_level(float v, int n1, int n2, bool zero_free = false) {
+  if (v == 0.0f) return !zero_free;
   int e = 0;
   const float f = frexpf(fabsf(v), &e);
   return f == 0.5f && e - 1 >= n2 && e - 1 <= n1;

@@ -384,13 +384,17 @@ size_t new_tensor_bytes(const Items& items, const std::string& name, const std::
 }
 
 // No file of ours holds a NaN or an infinity: a diverged run must stop, not save garbage that a
-// later resume or export would take for weights. Names the tensor and the first bad element.
-void check_finite(const std::string& name, const float* data, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (!std::isfinite(data[i]))
-      throw std::runtime_error("safetensors writer: tensor '" + name + "': element " + std::to_string(i) + " of " +
-                               std::to_string(n) + " is " + (std::isnan(data[i]) ? "NaN" : "infinite") +
-                               "; refusing to write non-finite values");
+// later resume or export would take for weights. Names the file, the tensor and the first bad element.
+void check_finite(const std::string& path, const std::string& name, const std::vector<uint8_t>& bytes) {
+  const size_t n = bytes.size() / sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    float v;
+    std::memcpy(&v, bytes.data() + i * sizeof(float), sizeof v);
+    if (!std::isfinite(v))
+      throw NonFiniteValues(path + " not written: tensor '" + name + "': element " + std::to_string(i) + " of " +
+                            std::to_string(n) + " is " + (std::isnan(v) ? "NaN" : "infinite") +
+                            "; refusing to write non-finite values");
+  }
 }
 
 std::vector<uint8_t> copy_bytes(const void* data, size_t bytes) {
@@ -403,7 +407,6 @@ std::vector<uint8_t> copy_bytes(const void* data, size_t bytes) {
 
 void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* data) {
   const size_t bytes = new_tensor_bytes(items_, name, shape, DType::F32);
-  check_finite(name, data, bytes / sizeof(float));
   items_.push_back(Item{name, DType::F32, shape, copy_bytes(data, bytes)});
 }
 
@@ -426,6 +429,8 @@ uint64_t SafeTensorsWriter::data_checksum() const {
 void SafeTensorsWriter::set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
 
 void SafeTensorsWriter::write(const std::string& path) const {
+  for (const Item& it : items_)
+    if (it.dtype == DType::F32) check_finite(path, it.name, it.bytes);
   // ordered_json keeps the header in the order the data is laid out (insertion order).
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;

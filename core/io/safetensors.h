@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,9 +57,16 @@ class SafeTensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// A float tensor holding NaN or an infinity, refused by SafeTensorsWriter::write (the one check
+// for every file written: checkpoints, models, exports); the file on disk stays as it was.
+struct NonFiniteValues : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Writer: collects tensors, then writes the file atomically (temp file in the same directory,
-// fsync, rename), so a crash never leaves a half-written file under `path`. add_f32 refuses NaN
-// and infinite values (std::runtime_error naming the tensor): no written file holds one.
+// fsync, rename), so a crash never leaves a half-written file under `path`. write() refuses NaN
+// and infinite float values (NonFiniteValues naming the file, the tensor and the element): no
+// written file holds one.
 class SafeTensorsWriter {
  public:
   void add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* data);

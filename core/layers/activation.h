@@ -27,7 +27,9 @@ class ReLU : public Module {
 
  private:
   bool inplace_;
-  Tensor y_, out_, dx_;  // y_: the output backward reads; out_: own output storage when not in place
+  Shape y_shape_;
+  Tensor y_;            // training: the output, which backward reads
+  Tensor y_own_, dx_;   // own buffers when driven outside a Net (y_own_: when not in place)
 };
 
 class Dropout : public Module {
@@ -44,7 +46,7 @@ class Dropout : public Module {
   float p_;
   bool identity_ = true;  // whether the last forward passed x through unchanged
   Shape shape_;
-  Tensor y_, dx_;
+  Tensor y_own_, dx_;   // own buffers when driven outside a Net
   std::shared_ptr<Storage> keep_;  // uint8 keep mask
 };
 

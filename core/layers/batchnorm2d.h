@@ -27,13 +27,18 @@ class BatchNorm2d : public Module {
   float momentum() const { return momentum_; }
 
  private:
+  BatchNormFwdEvalArgs eval_args(const BatchNormShape& shape, const Tensor& x, const float* mean, const float* var,
+                                 const Tensor& y);
   int c_;
   float eps_, momentum_;
   Param *weight_, *bias_, *running_mean_, *running_var_, *num_batches_tracked_;
   std::string desc_;
   bool trained_ = false;  // whether the last forward was in training mode
   Communicator* synced_ = nullptr;  // the ranks whose statistics the last forward used (sync BN)
-  Tensor x_, y_, dx_, save_mean_, save_invstd_;
+  Shape y_shape_;
+  Tensor x_;            // training: the input, kept for backward
+  Tensor y_own_, dx_;   // own buffers when driven outside a Net
+  Tensor save_mean_, save_invstd_;
   Tensor var_, sums_;  // sync BN: the global biased variance; backward's sums of dy and dy * xhat
   Tensor one_;  // device constant 1, added to num_batches_tracked without a host round trip
 };

@@ -45,18 +45,22 @@ Shape Conv2d::output_shape(const Shape& in) const {
 Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
   require_bound(*weight_, describe());
   g_ = geom(x.shape());
-  x_ = x;
-  ensure_shape(ctx.backend, y_, {g_.n, g_.k, g_.p, g_.q});
-  ctx.backend.conv2d_fwd(g_, x.data(), weight_->value.data(), bias_ ? bias_->value.data() : nullptr, y_.data());
-  return y_;
+  x_ = keep_for_backward(ctx, x);
+  y_shape_ = {g_.n, g_.k, g_.p, g_.q};
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
+  ctx.backend.conv2d_fwd(g_, x.data(), weight_->value.data(), bias_ ? bias_->value.data() : nullptr, y.data());
+  return y;
 }
 
 Tensor Conv2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
-  require_grad_shape(describe(), dy.shape(), y_.shape());
+  require_grad_shape(describe(), dy.shape(), y_shape_);
+  if (!x_.defined()) throw std::logic_error(describe() + ": backward needs a training-mode forward");
   ctx.backend.conv2d_bwd_filter(g_, x_.data(), dy.data(), weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
   grads_ready(ctx, {weight_, bias_});  // before dx: the all-reduce overlaps the data gradient
+  const Shape x_shape = x_.shape();
+  release_kept(ctx, x_);
   if (!need_dx) return {};
-  Tensor dx = gradient_buffer(ctx, dx_, x_.shape());
+  Tensor dx = layer_buffer(ctx, dx_, x_shape);
   ctx.backend.conv2d_bwd_data(g_, weight_->value.data(), dy.data(), dx.data());
   return dx;
 }

@@ -44,7 +44,9 @@ class Conv2d : public Module {
   Param* weight_;
   Param* bias_ = nullptr;
   ConvGeom g_;
-  Tensor x_, y_, dx_;
+  Shape y_shape_;
+  Tensor x_;            // the input, kept for the weight gradient
+  Tensor y_own_, dx_;   // own buffers when driven outside a Net
 };
 
 }  // namespace inq

@@ -28,12 +28,25 @@ inline int to_int(int64_t v, const std::string& who) {
   return static_cast<int>(v);
 }
 
-// The buffer for a layer's dx: from the context's scratch pool when it has one (a Net's backward),
-// released once the caller drops it; else the layer's own `own` (a layer driven on its own).
-inline Tensor gradient_buffer(Context& ctx, Tensor& own, const Shape& shape) {
+// The buffer for a layer's output or input gradient: inside a Net, from its scratch pool, back in
+// the pool once the last Tensor viewing it is gone; a layer driven on its own (no pool) uses and
+// keeps its own buffer `own`.
+inline Tensor layer_buffer(Context& ctx, Tensor& own, const Shape& shape) {
   if (ctx.scratch) return ctx.scratch->get(ctx.backend, shape);
   ensure_shape(ctx.backend, own, shape);
   return own;
+}
+
+// What forward keeps for backward: `t` when a backward follows, nothing otherwise (evaluation,
+// BatchNorm re-estimation), so that those forwards hold only the tensors in flight.
+inline Tensor keep_for_backward(const Context& ctx, const Tensor& t) {
+  return ctx.training && ctx.backward_follows ? t : Tensor();
+}
+
+// Backward is done with a tensor forward kept: inside a Net it goes back to the pool, so the next
+// forward reuses its memory (a layer driven on its own keeps it for a repeated backward).
+inline void release_kept(const Context& ctx, Tensor& t) {
+  if (ctx.scratch) t = Tensor();
 }
 
 // Makes `s` hold at least `bytes` bytes on `be`, reusing it when large enough.

@@ -32,20 +32,23 @@ Tensor Linear::forward(Context& ctx, const Tensor& x) {
   const std::string& who = describe();
   const Shape out = output_shape(x.shape());
   require_bound(*weight_, who);
-  x_ = x;
-  ensure_shape(ctx.backend, y_, out);
+  x_ = keep_for_backward(ctx, x);
+  y_shape_ = out;
+  Tensor y = layer_buffer(ctx, y_own_, out);
   ctx.backend.linear_fwd(to_int(out[0], who), in_, out_, x.data(), weight_->value.data(),
-                         bias_ ? bias_->value.data() : nullptr, y_.data());
-  return y_;
+                         bias_ ? bias_->value.data() : nullptr, y.data());
+  return y;
 }
 
 Tensor Linear::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const std::string& who = describe();
-  require_grad_shape(who, dy.shape(), y_.shape());
-  Tensor dx = need_dx ? gradient_buffer(ctx, dx_, x_.shape()) : Tensor();
+  require_grad_shape(who, dy.shape(), y_shape_);
+  if (!x_.defined()) throw std::logic_error(who + ": backward needs a training-mode forward");
+  Tensor dx = need_dx ? layer_buffer(ctx, dx_, x_.shape()) : Tensor();
   ctx.backend.linear_bwd(to_int(dy.dim(0), who), in_, out_, x_.data(), weight_->value.data(), dy.data(),
                          need_dx ? dx.data() : nullptr, weight_->grad.data(), bias_ ? bias_->grad.data() : nullptr);
   grads_ready(ctx, {weight_, bias_});
+  release_kept(ctx, x_);
   return dx;
 }
 

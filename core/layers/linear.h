@@ -30,7 +30,9 @@ class Linear : public Module {
   std::string desc_;
   Param* weight_;
   Param* bias_ = nullptr;
-  Tensor x_, y_, dx_;
+  Shape y_shape_;
+  Tensor x_;            // the input, kept for the weight gradient
+  Tensor y_own_, dx_;   // own buffers when driven outside a Net
 };
 
 }  // namespace inq

@@ -46,16 +46,17 @@ Shape MaxPool2d::output_shape(const Shape& in) const {
 
 Tensor MaxPool2d::forward(Context& ctx, const Tensor& x) {
   g_ = geom(x.shape());
-  ensure_shape(ctx.backend, y_, {g_.n, g_.c, g_.p, g_.q});
+  y_shape_ = {g_.n, g_.c, g_.p, g_.q};
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
   ensure_bytes(ctx.backend, argmax_, static_cast<size_t>(g_.y_numel()) * sizeof(int32_t));
-  ctx.backend.maxpool2d_fwd(g_, x.data(), y_.data(), static_cast<int32_t*>(argmax_->data()));
-  return y_;
+  ctx.backend.maxpool2d_fwd(g_, x.data(), y.data(), static_cast<int32_t*>(argmax_->data()));
+  return y;
 }
 
 Tensor MaxPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
-  require_grad_shape(describe(), dy.shape(), y_.shape());
+  require_grad_shape(describe(), dy.shape(), y_shape_);
   if (!need_dx) return {};
-  Tensor dx = gradient_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
+  Tensor dx = layer_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
   ctx.backend.maxpool2d_bwd(g_, dy.data(), static_cast<const int32_t*>(argmax_->data()), dx.data());
   return dx;
 }
@@ -83,15 +84,16 @@ Shape AvgPool2d::output_shape(const Shape& in) const {
 
 Tensor AvgPool2d::forward(Context& ctx, const Tensor& x) {
   g_ = geom(x.shape());
-  ensure_shape(ctx.backend, y_, {g_.n, g_.c, g_.p, g_.q});
-  ctx.backend.avgpool2d_fwd(g_, x.data(), y_.data());
-  return y_;
+  y_shape_ = {g_.n, g_.c, g_.p, g_.q};
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
+  ctx.backend.avgpool2d_fwd(g_, x.data(), y.data());
+  return y;
 }
 
 Tensor AvgPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
-  require_grad_shape(describe(), dy.shape(), y_.shape());
+  require_grad_shape(describe(), dy.shape(), y_shape_);
   if (!need_dx) return {};
-  Tensor dx = gradient_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
+  Tensor dx = layer_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
   ctx.backend.avgpool2d_bwd(g_, dy.data(), dx.data());
   return dx;
 }
@@ -112,17 +114,18 @@ Tensor AdaptiveAvgPool2d::forward(Context& ctx, const Tensor& x) {
   const std::string& who = describe();
   require_nchw(who, x.shape());
   in_ = x.shape();
-  ensure_shape(ctx.backend, y_, {in_[0], in_[1], oh_, ow_});
+  y_shape_ = {in_[0], in_[1], oh_, ow_};
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
   ctx.backend.adaptive_avgpool2d_fwd(to_int(in_[0], who), to_int(in_[1], who), to_int(in_[2], who),
-                                     to_int(in_[3], who), oh_, ow_, x.data(), y_.data());
-  return y_;
+                                     to_int(in_[3], who), oh_, ow_, x.data(), y.data());
+  return y;
 }
 
 Tensor AdaptiveAvgPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const std::string& who = describe();
-  require_grad_shape(who, dy.shape(), y_.shape());
+  require_grad_shape(who, dy.shape(), y_shape_);
   if (!need_dx) return {};
-  Tensor dx = gradient_buffer(ctx, dx_, in_);
+  Tensor dx = layer_buffer(ctx, dx_, in_);
   ctx.backend.adaptive_avgpool2d_bwd(to_int(in_[0], who), to_int(in_[1], who), to_int(in_[2], who), to_int(in_[3], who),
                                      oh_, ow_, dy.data(), dx.data());
   return dx;

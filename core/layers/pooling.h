@@ -29,7 +29,8 @@ class MaxPool2d : public Module {
   bool ceil_mode_;
   std::string desc_;
   PoolGeom g_;
-  Tensor y_, dx_;
+  Shape y_shape_;
+  Tensor y_own_, dx_;  // own buffers when driven outside a Net
   std::shared_ptr<Storage> argmax_;  // int32 per output
 };
 
@@ -55,7 +56,8 @@ class AvgPool2d : public Module {
   bool ceil_mode_, count_include_pad_;
   std::string desc_;
   PoolGeom g_;
-  Tensor y_, dx_;
+  Shape y_shape_;
+  Tensor y_own_, dx_;  // own buffers when driven outside a Net
 };
 
 class AdaptiveAvgPool2d : public Module {
@@ -74,7 +76,8 @@ class AdaptiveAvgPool2d : public Module {
   int oh_, ow_;
   std::string desc_;
   Shape in_;
-  Tensor y_, dx_;
+  Shape y_shape_;
+  Tensor y_own_, dx_;  // own buffers when driven outside a Net
 };
 
 }  // namespace inq

@@ -53,28 +53,29 @@ Shape Inception::output_shape(const Shape& in) const {
 }
 
 Tensor Inception::forward(Context& ctx, const Tensor& x) {
-  ensure_shape(ctx.backend, y_, output_shape(x.shape()));
-  const int n = to_int(y_.dim(0), "Inception");
-  const int hw = to_int(y_.dim(2) * y_.dim(3), "Inception");
-  const int c_total = to_int(y_.dim(1), "Inception");
+  y_shape_ = output_shape(x.shape());
+  Tensor y = layer_buffer(ctx, y_own_, y_shape_);
+  const int n = to_int(y.dim(0), "Inception");
+  const int hw = to_int(y.dim(2) * y.dim(3), "Inception");
+  const int c_total = to_int(y.dim(1), "Inception");
   int offset = 0;
   for (int i = 0; i < kBranches; ++i) {
     const Tensor part = branch_[i]->forward(ctx, x);
-    ctx.backend.concat_fwd(n, hw, width_[i], c_total, offset, part.data(), y_.data());
+    ctx.backend.concat_fwd(n, hw, width_[i], c_total, offset, part.data(), y.data());
     offset += width_[i];
   }
-  return y_;
+  return y;
 }
 
 Tensor Inception::backward(Context& ctx, const Tensor& dy, bool need_dx) {
-  require_grad_shape("Inception", dy.shape(), y_.shape());
+  require_grad_shape("Inception", dy.shape(), y_shape_);
   const int n = to_int(dy.dim(0), "Inception");
   const int hw = to_int(dy.dim(2) * dy.dim(3), "Inception");
   const int c_total = to_int(dy.dim(1), "Inception");
   int offset = 0;
   Tensor dx;
   for (int i = 0; i < kBranches; ++i) {
-    Tensor dpart = gradient_buffer(ctx, dpart_[i], {dy.dim(0), width_[i], dy.dim(2), dy.dim(3)});
+    Tensor dpart = layer_buffer(ctx, dpart_[i], {dy.dim(0), width_[i], dy.dim(2), dy.dim(3)});
     ctx.backend.concat_bwd(n, hw, width_[i], c_total, offset, dy.data(), dpart.data());
     offset += width_[i];
     const Tensor g = branch_[i]->backward(ctx, dpart, need_dx);
@@ -82,7 +83,7 @@ Tensor Inception::backward(Context& ctx, const Tensor& dy, bool need_dx) {
     if (!need_dx) continue;
     // Every branch reads x, so x's gradient is the sum of the branches'.
     if (i == 0) {
-      dx = gradient_buffer(ctx, dx_, g.shape());
+      dx = layer_buffer(ctx, dx_, g.shape());
       ctx.backend.copy(dx.data(), g.data(), static_cast<size_t>(g.numel()) * sizeof(float));
     } else {
       ctx.backend.accumulate(g.numel(), g.data(), dx.data());

@@ -33,7 +33,8 @@ class Inception : public Module {
  private:
   Module* branch_[kBranches];
   int width_[kBranches];
-  Tensor y_, dx_;
+  Shape y_shape_;
+  Tensor y_own_, dx_;  // own buffers when driven outside a Net
   Tensor dpart_[kBranches];
 };
 

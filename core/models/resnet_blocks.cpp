@@ -58,7 +58,7 @@ Tensor ResidualBlock::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   for (size_t i = main_.size(); i-- > 0;) gm = main_[i]->backward(ctx, gm, i > 0 || need_dx);
   const Tensor gi = downsample_ ? downsample_->backward(ctx, g, need_dx) : g;
   if (!need_dx) return {};
-  Tensor dx = gradient_buffer(ctx, dx_, gm.shape());
+  Tensor dx = layer_buffer(ctx, dx_, gm.shape());
   ctx.backend.add_fwd(gm.numel(), gm.data(), gi.data(), dx.data());
   return dx;
 }

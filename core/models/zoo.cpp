@@ -7,30 +7,62 @@
 namespace inq {
 namespace {
 
-std::string joined_names() {
-  std::string s;
-  for (const auto& n : model_names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
+std::unique_ptr<Module> resnet8(const ModelOptions& o, float) { return build_resnet8(o.num_classes, o.in_channels); }
+std::unique_ptr<Module> resnet18(const ModelOptions& o, float) {
+  return build_resnet(18, o.num_classes, o.in_channels);
 }
-
-std::unique_ptr<Module> build(const ModelOptions& o) {
-  const std::string& m = o.name;
-  if (m == "resnet8") return build_resnet8(o.num_classes, o.in_channels);
-  if (m == "resnet18") return build_resnet(18, o.num_classes, o.in_channels);
-  if (m == "resnet34") return build_resnet(34, o.num_classes, o.in_channels);
-  if (m == "resnet50") return build_resnet(50, o.num_classes, o.in_channels);
-  if (m == "vgg16" || m == "vgg16_bn")
-    return build_vgg16(m == "vgg16_bn", o.num_classes, o.in_channels, o.dropout < 0 ? 0.5f : o.dropout);
-  if (m == "alexnet") return build_alexnet(o.num_classes, o.in_channels, o.dropout < 0 ? 0.5f : o.dropout);
-  if (m == "googlenet")
-    return build_googlenet(o.num_classes, o.in_channels, o.aux_logits, o.dropout < 0 ? 0.2f : o.dropout);
-  throw std::invalid_argument("unknown model '" + m + "': expected one of " + joined_names());
+std::unique_ptr<Module> resnet34(const ModelOptions& o, float) {
+  return build_resnet(34, o.num_classes, o.in_channels);
+}
+std::unique_ptr<Module> resnet50(const ModelOptions& o, float) {
+  return build_resnet(50, o.num_classes, o.in_channels);
+}
+std::unique_ptr<Module> vgg16(const ModelOptions& o, float dropout) {
+  return build_vgg16(false, o.num_classes, o.in_channels, dropout);
+}
+std::unique_ptr<Module> vgg16_bn(const ModelOptions& o, float dropout) {
+  return build_vgg16(true, o.num_classes, o.in_channels, dropout);
+}
+std::unique_ptr<Module> alexnet(const ModelOptions& o, float dropout) {
+  return build_alexnet(o.num_classes, o.in_channels, dropout);
+}
+std::unique_ptr<Module> googlenet(const ModelOptions& o, float dropout) {
+  return build_googlenet(o.num_classes, o.in_channels, o.aux_logits, dropout);
 }
 
 }  // namespace
 
+const std::vector<ModelEntry>& model_registry() {
+  // Dropout defaults are torchvision's.
+  static const std::vector<ModelEntry> entries = {
+      {"resnet8", "ResNet-8 for 28x28 Fashion-MNIST (3 stages of one basic block)", false, 0.0f, resnet8},
+      {"resnet18", "torchvision ResNet-18", false, 0.0f, resnet18},
+      {"resnet34", "torchvision ResNet-34", false, 0.0f, resnet34},
+      {"resnet50", "torchvision ResNet-50", false, 0.0f, resnet50},
+      {"vgg16", "torchvision VGG-16", false, 0.5f, vgg16},
+      {"vgg16_bn", "torchvision VGG-16 with BatchNorm", false, 0.5f, vgg16_bn},
+      {"alexnet", "torchvision AlexNet", false, 0.5f, alexnet},
+      {"googlenet", "torchvision GoogLeNet (aux classifiers with model.aux_logits)", true, 0.2f, googlenet},
+  };
+  return entries;
+}
+
 std::vector<std::string> model_names() {
-  return {"resnet8", "resnet18", "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "googlenet"};
+  std::vector<std::string> names;
+  for (const ModelEntry& e : model_registry()) names.push_back(e.name);
+  return names;
+}
+
+const ModelEntry* find_model(const std::string& name) {
+  for (const ModelEntry& e : model_registry())
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+std::string unknown_model_message(const std::string& name) {
+  std::string list;
+  for (const ModelEntry& e : model_registry()) list += (list.empty() ? "" : ", ") + std::string(e.name);
+  return "unknown model \"" + name + "\", expected one of " + list;
 }
 
 std::unique_ptr<Net> make_model(const ModelOptions& options) {
@@ -39,11 +71,18 @@ std::unique_ptr<Net> make_model(const ModelOptions& options) {
     throw std::invalid_argument("model '" + m + "': num_classes, in_channels and image_size must be positive (got " +
                                 std::to_string(options.num_classes) + ", " + std::to_string(options.in_channels) +
                                 ", " + std::to_string(options.image_size) + ")");
-  if (options.aux_logits && m != "googlenet")
-    throw std::invalid_argument("model '" + m + "': aux_logits applies to googlenet only");
+  const ModelEntry* entry = find_model(m);
+  if (!entry) throw std::invalid_argument(unknown_model_message(m));
+  if (options.aux_logits && !entry->has_aux_logits) {
+    std::string with;
+    for (const ModelEntry& e : model_registry())
+      if (e.has_aux_logits) with += (with.empty() ? "" : ", ") + std::string(e.name);
+    throw std::invalid_argument("model '" + m + "': aux_logits applies to " + with + " only");
+  }
   if (options.dropout >= 1.0f)
     throw std::invalid_argument("model '" + m + "': dropout must be below 1, got " + std::to_string(options.dropout));
-  std::unique_ptr<Module> root = build(options);
+  std::unique_ptr<Module> root =
+      entry->build(options, options.dropout < 0 ? entry->default_dropout : options.dropout);
   const Shape chw{options.in_channels, options.image_size, options.image_size};
   // Fail now, naming the model, rather than at the first forward when the image is too small.
   try {

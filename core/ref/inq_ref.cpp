@@ -28,10 +28,11 @@ void inq_select_ref(int64_t n, const float* w, const uint8_t* frozen, int64_t co
   for (int64_t j = 0; j < count; ++j) select[keys[static_cast<size_t>(j)] & 0xFFFFFFFFull] = 1;
 }
 
-void inq_project_freeze_ref(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2) {
+void inq_project_freeze_ref(int64_t n, float* w, float* m, uint8_t* frozen, const uint8_t* select, int n1, int n2,
+                            bool zero_free) {
   for (int64_t i = 0; i < n; ++i) {
     if (!select[i]) continue;
-    w[i] = inq_project(w[i], n1, n2);
+    w[i] = inq_project(w[i], n1, n2, zero_free);
     if (m) m[i] = 0.0f;
     frozen[i] = 1;
   }

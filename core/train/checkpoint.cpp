@@ -110,24 +110,6 @@ const float* entry_data(const HostFlat& h, const Net::Entry& e) {
   return (e.is_buffer ? h.buffers.data() : h.params.data()) + e.offset;
 }
 
-// Checked before anything is written (`what` names the tensor family for the message).
-void require_finite(const std::string& path, const Net& net, const float* flat, bool buffers, const char* what) {
-  for (const auto& e : net.entries()) {
-    if (e.is_buffer != buffers) continue;
-    const float* p = flat + e.offset;
-    const int64_t n = shape_numel(e.param->shape);
-    for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i]))
-        throw NonFiniteValues(path + " not written: " + what + e.name + " holds " + std::to_string(p[i]) +
-                              " at index " + std::to_string(i));
-  }
-}
-
-void require_finite(const std::string& path, const Net& net, const HostFlat& h) {
-  require_finite(path, net, h.params.data(), false, "");
-  require_finite(path, net, h.buffers.data(), true, "");
-}
-
 void fill_from(const SafeTensorsFile& file, const std::string& name, float* dst, int64_t n) {
   const std::vector<float> v = file.read_f32(name);
   if (static_cast<int64_t>(v.size()) != n)
@@ -173,15 +155,13 @@ double meta_double(const SafeTensorsFile& file, const std::string& key) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
-                     const std::string& config_json, const InqState* inq) {
+                     const std::string& config_json, const InqState* inq, const CheckpointPart* part) {
   kill_point("checkpoint_write");
   for (const double v : {state.train_loss_sum, state.train_seconds})
     if (!std::isfinite(v))
       throw std::runtime_error(path + ": refusing to write a checkpoint with a non-finite running training sum");
   const HostFlat h = download(net);
   const std::vector<float> momentum = to_host(net.backend(), sgd.momentum());
-  require_finite(path, net, h);
-  require_finite(path, net, momentum.data(), false, "the momentum of ");
   SafeTensorsWriter w;
   for (const auto& e : net.entries()) w.add_f32(e.name, e.param->shape, entry_data(h, e));
   for (const auto& e : net.entries())
@@ -204,6 +184,7 @@ void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainSta
     w.set_metadata("inq.stage", std::to_string(state.inq_stage));
     w.set_metadata("inq.stage_epoch", std::to_string(state.inq_stage_epoch));
   }
+  if (part) part->save(w);
   w.set_metadata(kChecksumKey, hex64(w.data_checksum()));
   w.write(path);
   kill_point("checkpoint_written");
@@ -224,7 +205,8 @@ std::unique_ptr<SafeTensorsFile> open_checkpoint(const std::string& path) {
 
 }  // namespace
 
-TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json, InqState* inq) {
+TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json, InqState* inq,
+                           CheckpointPart* part) {
   const std::unique_ptr<SafeTensorsFile> opened = open_checkpoint(path);
   const SafeTensorsFile& file = *opened;
   auto fmt = file.metadata().find("inq.format");
@@ -241,6 +223,8 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
     if (!e.is_buffer) expected.push_back({kMomentumPrefix + e.name, e.param->shape});
   if (inq)
     for (const auto& t : inq->tensors()) expected.push_back({kMaskPrefix + t.name, net.find(t.name)->param->shape});
+  if (part)
+    for (const auto& [name, shape] : part->checkpoint_tensors()) expected.push_back({name, shape});
   check_contents(file, expected, "the checkpoint layout of model " + net.model_name() + (inq ? " with INQ masks" : ""));
 
   HostFlat h = download(net);
@@ -271,12 +255,13 @@ TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::str
     s.inq_stage = meta_int(file, "inq.stage");
     s.inq_stage_epoch = meta_int(file, "inq.stage_epoch");
   }
+  if (part) part->load(file);
   return s;
 }
 
-void save_model(const std::string& path, Net& net, const InqState* inq) {
+void save_model(const std::string& path, Net& net, const InqState* inq,
+                const std::map<std::string, std::string>& extra_metadata) {
   const HostFlat h = download(net);
-  require_finite(path, net, h);
   SafeTensorsWriter w;
   for (const auto& e : net.entries()) {
     const float* p = entry_data(h, e);
@@ -294,6 +279,7 @@ void save_model(const std::string& path, Net& net, const InqState* inq) {
   w.set_metadata("inq.num_classes", std::to_string(net.num_classes()));
   w.set_metadata("inq.input_chw", shape_str(net.input_chw()));
   if (inq) w.set_metadata("inq", inq->metadata_json());
+  for (const auto& [key, value] : extra_metadata) w.set_metadata(key, value);
   w.write(path);
 }
 

@@ -8,16 +8,30 @@
 // "inq" (levels per tensor: what inq_check and inq_export read), plus the stage position.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "core/io/safetensors.h"
 #include "core/net.h"
 #include "core/train/optimizer.h"
 
 namespace inq {
 
 class InqState;
+class SafeTensorsFile;
+class SafeTensorsWriter;
+
+// State that a part of the run (pruning) keeps in the checkpoint beside the model's: the tensors it
+// adds (checked on load like every other name), written and read back with the rest.
+class CheckpointPart {
+ public:
+  virtual ~CheckpointPart() = default;
+  virtual std::vector<std::pair<std::string, Shape>> checkpoint_tensors() const = 0;
+  virtual void save(SafeTensorsWriter& writer) const = 0;
+  virtual void load(const SafeTensorsFile& file) = 0;  // throws std::runtime_error naming the file
+};
 
 struct TrainState {
   int64_t epoch = 0;           // epochs completed (the epoch in progress is `epoch`, 0-based)
@@ -35,24 +49,24 @@ struct TrainState {
   int64_t world_size = 1;
 };
 
-// A weight, buffer or momentum value that is NaN or infinite: the file is not written (the one
-// on disk stays as it was), so no checkpoint or model ever holds one.
-struct NonFiniteValues : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
+// A weight, buffer or momentum value that is NaN or infinite: SafeTensorsWriter refuses it with
+// NonFiniteValues (core/io/safetensors.h), the file is not written (the one on disk stays as it
+// was), so no checkpoint or model ever holds one.
 // Throws NonFiniteValues naming the first non-finite tensor.
 void save_checkpoint(const std::string& path, Net& net, Sgd& sgd, const TrainState& state,
-                     const std::string& config_json, const InqState* inq = nullptr);
+                     const std::string& config_json, const InqState* inq = nullptr,
+                     const CheckpointPart* part = nullptr);
 // Restores parameters, buffers and momentum into `net`/`sgd` (and the INQ state into `inq` when
 // given; then the file must hold one); throws std::runtime_error naming the file and every
 // mismatching tensor. `config_json` receives the config stored in the checkpoint.
 TrainState load_checkpoint(const std::string& path, Net& net, Sgd& sgd, std::string* config_json = nullptr,
-                           InqState* inq = nullptr);
+                           InqState* inq = nullptr, CheckpointPart* part = nullptr);
 
-// Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too.
-// Throws NonFiniteValues as save_checkpoint does.
-void save_model(const std::string& path, Net& net, const InqState* inq = nullptr);
+// Plain weights with torchvision names (model.safetensors); with `inq`, its "inq" metadata too, and
+// `extra_metadata` (key -> text, e.g. a weight transform's). Throws NonFiniteValues as
+// save_checkpoint does.
+void save_model(const std::string& path, Net& net, const InqState* inq = nullptr,
+                const std::map<std::string, std::string>& extra_metadata = {});
 struct LoadWeightsOptions {
   // Load what fits: tensors of the Net that the file lacks or holds with another shape keep their
   // current (seeded) values, and tensors of the file that the Net lacks are ignored.

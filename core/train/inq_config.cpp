@@ -81,6 +81,11 @@ InqSettings read_inq_settings(Config& c, uint64_t default_seed) {
   o.include = string_list(c, "inq.include");
   o.exclude = string_list(c, "inq.exclude");
   o.bits_override = bits_override(c, "inq.bits_override");
+  // Read only when present (no default written back), so that run directories made before these
+  // keys resolve to the same config and resume.
+  if (c.has("inq.n1_rule"))
+    o.n1_rule = c.get_choice("inq.n1_rule", "max", {"max", "mse"}) == "mse" ? N1Rule::Mse : N1Rule::Max;
+  if (c.has("inq.zero_free")) o.zero_free = c.get_bool("inq.zero_free");
   try {
     validate_inq_options(o);  // messages name inq.portions / inq.bits...
   } catch (const std::invalid_argument& e) {

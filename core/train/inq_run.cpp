@@ -7,13 +7,17 @@
 #include "core/config.h"
 #include "core/kill_point.h"
 #include "core/train/progress.h"
+#include "core/train/prune_phase.h"
 #include "core/train/run_reporter.h"
 #include "core/train/training_run.h"
 
 namespace inq {
 
-InqRun::InqRun(const InqSettings& settings, const LrScheduleOptions& lr_schedule, int64_t steps_per_epoch)
-    : settings_(settings), plan_(settings, lr_schedule, steps_per_epoch) {}
+InqRun::InqRun(const InqSettings& settings, const LrScheduleOptions& lr_schedule, int64_t steps_per_epoch,
+               int64_t prune_epochs)
+    : settings_(settings), plan_(settings, lr_schedule, steps_per_epoch, prune_epochs) {}
+
+InqRun::~InqRun() = default;
 
 void InqRun::create_state(Net& net) {
   check_inq_patterns(settings_, net);
@@ -28,12 +32,16 @@ bool InqRun::stage_due(const InqPhase& phase) const {
   return phase.kind == PhaseKind::Stage && phase.epoch_in_phase == 0 && state_->stages_begun() == phase.stage;
 }
 
-// Stage k's projection happens before its first step, so mid-stage stages_begun is k + 1.
+// Stage k's projection happens before its first step, so mid-stage stages_begun is k + 1; none has
+// begun during the prune phase.
 void InqRun::check_resumed(const TrainState& position, const std::string& checkpoint_path) const {
   const InqPhase phase = plan_.at_epoch(position.epoch);
   const int begun = state_->stages_begun();
+  if (pruner_) check_resumed_pruning(*pruner_, phase, position, begun, checkpoint_path);
   bool ok;
-  if (position.epoch == plan_.total_epochs() || phase.kind == PhaseKind::Float)
+  if (phase.kind == PhaseKind::Prune)
+    ok = begun == 0;
+  else if (position.epoch == plan_.total_epochs() || phase.kind == PhaseKind::Float)
     ok = begun == plan_.num_stages();
   else if (phase.epoch_in_phase == 0 && position.batch == 0)
     ok = begun == phase.stage || begun == phase.stage + 1;
@@ -57,6 +65,13 @@ void InqRun::tag(MetricsRecord& record, int64_t stage, double portion) {
   record.portion = portion;
 }
 
+void InqRun::tag_phase(MetricsRecord& record, const InqPhase& phase) const {
+  if (phase.kind == PhaseKind::Prune)
+    tag_prune(record, *pruner_);
+  else
+    tag(record, phase.stage, phase.portion);
+}
+
 std::string InqRun::header_lines(const Net& net) const {
   const InqSettings& inq = settings_;
   std::ostringstream os;
@@ -72,14 +87,20 @@ std::string InqRun::header_lines(const Net& net) const {
   os << "; lr " << (inq.restart_lr ? "restarted each stage" : "one schedule over all epochs") << ", momentum "
      << (inq.reset_momentum ? "reset" : "kept") << " at stage start, BatchNorm re-estimation "
      << (inq.bn_recalibration_batches ? "over " + std::to_string(inq.bn_recalibration_batches) + " batches" : "off");
+  if (pruner_) os << prune_header_line(*pruner_);
   return os.str();
 }
 
-std::string InqRun::phase_done_line(const InqPhase& phase, double test_top1) const {
-  return (phase.kind == PhaseKind::Float
-              ? std::string("float epochs")
-              : "stage " + std::to_string(phase.stage + 1) + "/" + std::to_string(plan_.num_stages())) +
-         " done (σ=" + compact_number(phase.portion) + "): test top1 " + fixed_digits(100 * test_top1, 2) + "%";
+std::string InqRun::phase_done_line(const InqPhase& phase, const MetricsRecord& test) const {
+  std::string done;
+  if (phase.kind == PhaseKind::Prune)
+    done = "prune epochs done (sparsity " + fixed_digits(100 * test.sparsity, 2) + "%)";
+  else
+    done = (phase.kind == PhaseKind::Float
+                ? std::string("float epochs")
+                : "stage " + std::to_string(phase.stage + 1) + "/" + std::to_string(plan_.num_stages())) +
+           " done (σ=" + compact_number(phase.portion) + ")";
+  return done + ": test top1 " + fixed_digits(100 * test.top1, 2) + "%";
 }
 
 std::string InqRun::verify(const Net& net) const {
@@ -108,6 +129,8 @@ std::string reestimate_batchnorm(TrainingRun& run, const InqPhase& phase, int64_
 
 std::string begin_stage(TrainingRun& run, const InqPhase& phase, int64_t epoch) {
   const auto start = std::chrono::steady_clock::now();
+  const Pruner* pruner = run.inq->pruner();
+  if (pruner && !pruner->finished()) run.log(finish_prune(run));  // stage 1 starts from the pruned model
   InqState& state = run.inq->state();
   const int64_t frozen_before = state.total_frozen();
   state.begin_stage(phase.stage, run.sgd->momentum().data());  // projects the newly frozen, zeroes their momentum

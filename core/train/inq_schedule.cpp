@@ -23,9 +23,11 @@ std::string compact(double v) {
 
 }  // namespace
 
-InqPlan::InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch)
-    : settings_(settings), steps_per_epoch_(steps_per_epoch) {
+InqPlan::InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch,
+                 int64_t prune_epochs)
+    : settings_(settings), steps_per_epoch_(steps_per_epoch), prune_epochs_(prune_epochs) {
   if (settings_.restart_lr) {
+    if (prune_epochs_ > 0) schedules_.emplace_back(schedule, prune_epochs_, steps_per_epoch);
     for (int64_t e : settings_.stage_epochs) schedules_.emplace_back(schedule, e, steps_per_epoch);
     if (settings_.float_epochs > 0) {
       LrScheduleOptions float_schedule = schedule;
@@ -33,7 +35,7 @@ InqPlan::InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule,
       schedules_.emplace_back(float_schedule, settings_.float_epochs, steps_per_epoch);
     }
   } else {
-    schedules_.emplace_back(schedule, settings_.total_epochs(), steps_per_epoch);
+    schedules_.emplace_back(schedule, total_epochs(), steps_per_epoch);
   }
 }
 
@@ -42,6 +44,15 @@ InqPhase InqPlan::at_epoch(int64_t epoch) const {
     throw std::out_of_range("INQ plan: epoch " + std::to_string(epoch) + " outside [0, " +
                             std::to_string(total_epochs()) + "]");
   InqPhase p;
+  if (epoch < prune_epochs_) {
+    p.stage = -1;
+    p.kind = PhaseKind::Prune;
+    p.portion = 0.0;
+    p.epochs = prune_epochs_;
+    p.epoch_in_phase = epoch;
+    return p;
+  }
+  p.first_epoch = prune_epochs_;
   for (int s = 0; s < num_stages(); ++s) {
     p.stage = s;
     p.portion = settings_.options.portions[size_t(s)];
@@ -69,12 +80,14 @@ InqPhase InqPlan::at_epoch(int64_t epoch) const {
 double InqPlan::lr_at_step(int64_t global_step) const {
   if (!settings_.restart_lr) return schedules_.front().at_step(global_step);
   const InqPhase p = at_epoch(std::min(global_step / steps_per_epoch_, total_epochs() - 1));
-  return schedules_[size_t(p.stage)].at_step(global_step - p.first_epoch * steps_per_epoch_);
+  const size_t index = size_t(p.stage + (prune_epochs_ > 0 ? 1 : 0));  // the prune phase's schedule first
+  return schedules_[index].at_step(global_step - p.first_epoch * steps_per_epoch_);
 }
 
 std::string InqPlan::label(const InqPhase& p) const {
   const std::string epoch = "epoch " + std::to_string(p.epoch_in_phase + 1) + "/" + std::to_string(p.epochs);
   if (p.kind == PhaseKind::Float) return "float " + epoch;
+  if (p.kind == PhaseKind::Prune) return "prune " + epoch;
   return "stage " + std::to_string(p.stage + 1) + "/" + std::to_string(num_stages()) + " (σ=" + compact(p.portion) +
          ") " + epoch;
 }
@@ -133,6 +146,7 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
       be.fill(flat + span.var, span.channels, 0.0f);
     }
     Context ctx{be, true, seed + uint64_t(k)};
+    ctx.backward_follows = false;  // only the statistics: keep nothing for a backward
     ctx.sync_batchnorm = sync_batchnorm;
     kill_point("bn_reestimate");
     net.forward(ctx, upload(*batch));
@@ -161,7 +175,7 @@ QuantizedSummary verify_quantized(const Net& net, const InqState& state) {
     const std::vector<float> w = net.get(t.name);
     for (int64_t i = 0; i < t.numel; ++i) {
       const float v = w[size_t(i)];
-      if (!mask[size_t(i)] || !inq_is_level(v, t.n1, t.n2())) {
+      if (!mask[size_t(i)] || !inq_is_level(v, t.n1, t.n2(), t.zero_free)) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.9g", double(v));
         throw std::runtime_error("INQ: " + t.name + "[" + std::to_string(i) + "] = " + buf +

@@ -15,15 +15,16 @@
 
 namespace inq {
 
-// What a phase of an INQ run does: a quantization stage (a projection at its start, then masked
-// SGD on the weights still free), or the float-only epochs after the last stage (every quantized
-// weight is frozen; only the parameters INQ leaves in float move).
-enum class PhaseKind { Stage, Float };
+// What a phase of an INQ run does: the prune phase before stage 1 (prune section: magnitude
+// pruning steps, splicing while it lasts), a quantization stage (a projection at its start, then
+// masked SGD on the weights still free), or the float-only epochs after the last stage (every
+// quantized weight is frozen; only the parameters INQ leaves in float move).
+enum class PhaseKind { Prune, Stage, Float };
 
-// One phase of the run: an INQ stage, or the float epochs after the last stage.
+// One phase of the run: the prune phase, an INQ stage, or the float epochs after the last stage.
 struct InqPhase {
   PhaseKind kind = PhaseKind::Stage;
-  int stage = 0;             // the phase's index: 0-based stage, num_stages for the float epochs
+  int stage = 0;             // the phase's index: 0-based stage, num_stages for the float epochs, -1 for prune
   double portion = 1.0;      // accumulated portion frozen during this phase
   int64_t first_epoch = 0;   // global epoch index at which it starts
   int64_t epochs = 0;
@@ -33,18 +34,21 @@ struct InqPhase {
 class InqPlan {
  public:
   // `schedule`: the top-level lr schedule; with restart_lr it spans each phase's epochs, else all.
-  InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch);
+  // `prune_epochs` > 0: a prune phase of that many epochs comes first.
+  InqPlan(const InqSettings& settings, const LrScheduleOptions& schedule, int64_t steps_per_epoch,
+          int64_t prune_epochs = 0);
 
   InqPhase at_epoch(int64_t epoch) const;  // epoch in [0, total_epochs]; total: the end of the last phase
   int num_stages() const { return settings_.num_stages(); }
-  int64_t total_epochs() const { return settings_.total_epochs(); }
+  int64_t total_epochs() const { return prune_epochs_ + settings_.total_epochs(); }
   double lr_at_step(int64_t global_step) const;
-  // "stage 2/4 (σ=0.75) epoch 1/2" or "float epoch 1/2".
+  // "stage 2/4 (σ=0.75) epoch 1/2", "float epoch 1/2" or "prune epoch 1/2".
   std::string label(const InqPhase& phase) const;
 
  private:
   InqSettings settings_;
   int64_t steps_per_epoch_;
+  int64_t prune_epochs_;
   std::vector<LrSchedule> schedules_;  // one per phase (restart_lr) or one for the whole run
 };
 

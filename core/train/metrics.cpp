@@ -55,6 +55,11 @@ std::string metrics_json_line(const MetricsRecord& r) {
     j["portion"] = r.portion;
     if (r.stage_end) j["stage_end"] = true;
   }
+  if (!r.phase.empty()) {
+    j["phase"] = r.phase;
+    j["sparsity"] = r.sparsity;
+    if (r.phase_end) j["phase_end"] = true;
+  }
   return j.dump();
 }
 

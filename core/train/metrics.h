@@ -39,6 +39,11 @@ struct MetricsRecord {
   int64_t stage = 0;
   double portion = 0;
   bool stage_end = false;
+  // The prune phase before INQ (written when `phase` is set): "phase": "prune", the share of the
+  // quantised weights pruned at the record, and whether this test record closes the phase.
+  std::string phase;
+  double sparsity = 0;
+  bool phase_end = false;
 };
 
 std::string metrics_json_line(const MetricsRecord& r);  // one line, no newline

@@ -21,12 +21,12 @@ std::string join(const std::vector<std::string>& items, size_t max_items = 12) {
   return joined;
 }
 
-// As compared on resume: without `out`, and the `cuda` section written out where it is absent (its
-// defaults apply), so that adding one on resume differs only in the keys whose value it changes.
-nlohmann::json as_compared(nlohmann::json config) {
-  if (config.is_object()) config.erase("out");
-  if (config.is_object() && !config.contains("cuda")) config["cuda"] = default_cuda_section();
-  return config;
+// As compared on resume: resolved (an older run's config.json upgraded, every default written out)
+// and without `out`, so that configs differ only in the keys whose value differs.
+nlohmann::json as_compared(const nlohmann::json& config) {
+  nlohmann::json resolved = resolve_config(config);
+  resolved.erase("out");
+  return resolved;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <sstream>
 
+#include "core/quant/quant_transform.h"
 #include "core/train/inq_run.h"
 #include "core/train/training_run.h"
 
@@ -57,6 +58,16 @@ void ranks_line(std::ostringstream& os, const TrainingRun& run) {
                           : "per rank (rank 0's broadcast before evaluation)");
 }
 
+// Baseline quantisation (quant section): trained straight-through.
+void quant_line(std::ostringstream& os, const TrainingRun& run) {
+  const auto* quant = dynamic_cast<const QuantTransform*>(run.transform.get());
+  if (!quant) return;
+  const QuantSettings& settings = run.settings.quant;
+  os << "\nquant    " << quant_method_name(settings.method) << " (" << settings.bits << "-bit), straight-through; "
+     << quant->tensors().size() << " tensors, " << quant->total_quantized() << " of " << run.net->num_params()
+     << " parameters quantised";
+}
+
 void start_line(std::ostringstream& os, const TrainingRun& run) {
   const TrainState& state = run.state;
   if (run.options.resume) {
@@ -76,6 +87,7 @@ std::string run_header(const TrainingRun& run) {
   model_and_schedule_lines(os, run);
   if (run.ranks.world_size() > 1) ranks_line(os, run);
   if (run.inq) os << run.inq->header_lines(*run.net);
+  quant_line(os, run);
   start_line(os, run);
   return os.str();
 }

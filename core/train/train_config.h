@@ -11,6 +11,8 @@
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/models/zoo.h"
+#include "core/quant/quant_config.h"
+#include "core/prune/prune_config.h"
 #include "core/train/inq_config.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
@@ -18,7 +20,7 @@
 namespace inq {
 
 struct DataSettings {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
+  std::string dataset = "fashion_mnist";  // a name of dataset_registry() (core/train/data_factory.h)
   std::string root;                       // fashion_mnist: directory of the IDX files
   int64_t train_limit = 0, test_limit = 0;  // 0: all images
   bool augment = true;                    // fashion_mnist: random crop + flip for training
@@ -73,25 +75,28 @@ struct TrainSettings {
   bool init_partial = false;             // load what fits, name the rest (init.partial)
   std::vector<std::string> init_skip;    // glob patterns of tensors not loaded (init.skip)
   InqSettings inq;           // inq.enabled: incremental quantization of init_weights
+  QuantSettings quant;       // quant.enabled: a baseline quantiser (exclusive with inq)
+  PruneSettings prune;       // prune.enabled: magnitude pruning before INQ's stages
   DistributedSettings distributed;
   nlohmann::json resolved;   // the complete config, defaults included
 };
-
-std::vector<std::string> dataset_names();
 
 // The run header's batch: train.batch_size is per rank, the global batch is that times the ranks;
 // e.g. "32 per rank (global batch 256 = 8 ranks x 32)".
 std::string batch_description(int64_t per_rank_batch, int world_size);
 
-// Reads and validates every key, then Config::check_unused(). Throws ConfigError (or
+// Upgrades the config (core/train/config_version.h), reads and validates every key, then
+// Config::check_unused(). Throws ConfigError (or
 // std::invalid_argument) naming the key path. `cuda_ok` decides the default device.
 TrainSettings read_train_settings(Config& config, bool cuda_ok);
 
 // The options make_backend needs for these settings, on CUDA device `cuda_device`.
 BackendOptions backend_options(const TrainSettings& s, int cuda_device = 0);
 
-// The `cuda` section a config without one runs with (its defaults, as written back when present).
-nlohmann::json default_cuda_section();
+// The config as read_train_settings resolves it: upgraded to the current config_version, every
+// default written back. Two configs of one run, one written by an older build, resolve alike;
+// resume compares these. Throws ConfigError as read_train_settings does.
+nlohmann::json resolve_config(const nlohmann::json& config);
 
 // Dotted paths at which two configs differ (keys present in only one included), sorted.
 std::vector<std::string> json_diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& prefix = "");

@@ -32,7 +32,8 @@ struct RunOptions {
   bool resume = false;  // continue the run in `out` from its checkpoint
   std::FILE* log = stdout;         // header, progress and epoch lines; nullptr: silent
   int64_t stop_after_steps = -1;   // >= 0: behave as if SIGINT arrived after this many global steps
-  // INQ: called after the last epoch of each stage (0-based) and its evaluation (tests use it).
+  // INQ: called after the last epoch of each stage (0-based; -1: the prune phase) and its evaluation
+  // (tests use it).
   std::function<void(int stage, Net& net, const InqState& state)> on_stage_end;
 };
 

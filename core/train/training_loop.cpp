@@ -1,9 +1,12 @@
 #include "core/train/training_loop.h"
 
 #include <chrono>
+#include <map>
+#include <string>
 
 #include "core/kill_point.h"
 #include "core/train/inq_run.h"
+#include "core/train/prune_phase.h"
 #include "core/train/train_step.h"
 #include "core/train/training_run.h"
 
@@ -61,13 +64,23 @@ bool TrainingLoop::run_epoch(int64_t epoch) {
   return true;
 }
 
+bool TrainingLoop::stopped_at_boundary(EpochProgress& at) {
+  const int signal_number = stop_policy_.signal_at(run_.state.global_step, true);
+  if (signal_number) stop(signal_number, at, at.seconds_before);
+  return signal_number != 0;
+}
+
 bool TrainingLoop::enter_phase(EpochProgress& at) {
+  const Pruner* pruner = run_.inq->pruner();
+  if (pruner && at.phase.kind == PhaseKind::Prune && pruner->step_due(at.phase.epoch_in_phase)) {
+    // A stop before the steps leaves them untaken: resume takes them.
+    if (stopped_at_boundary(at)) return false;
+    kill_point("prune_step");
+    run_.log(take_prune_steps(run_, at.phase));
+  }
   if (!run_.inq->stage_due(at.phase)) return true;
   // A stop right at the stage boundary leaves the stage unbegun: resume projects it.
-  if (const int signal_number = stop_policy_.signal_at(run_.state.global_step, true)) {
-    stop(signal_number, at, at.seconds_before);
-    return false;
-  }
+  if (stopped_at_boundary(at)) return false;
   kill_point("stage_boundary");
   run_.log(begin_stage(run_, at.phase, at.epoch));
   return true;
@@ -75,6 +88,8 @@ bool TrainingLoop::enter_phase(EpochProgress& at) {
 
 bool TrainingLoop::train_steps(EpochProgress& at, std::chrono::steady_clock::time_point started) {
   const uint8_t* frozen = run_.inq ? run_.inq->state().mask() : nullptr;
+  // Splicing re-derives its mask every prune.mask_every steps of the prune phase.
+  Pruner* splicing = run_.inq && at.phase.kind == PhaseKind::Prune ? run_.inq->pruner() : nullptr;
   const TrainStepParts parts{*run_.net, *run_.buffers.loss, *run_.sgd, run_.ranks.data_parallel.get(),
                              run_.ranks.sync_batchnorm(), run_.transform.get()};
   const int64_t steps = run_.data.steps_per_epoch;
@@ -92,6 +107,7 @@ bool TrainingLoop::train_steps(EpochProgress& at, std::chrono::steady_clock::tim
     const int images = static_cast<int>(batch->size);
     const BatchUploader::DeviceBatch on_device = uploader.upload(*batch);  // overlaps the previous step's tail on CUDA
     at.lr = run_.lr_at(run_.state.global_step);
+    if (splicing) splicing->before_step(run_.state.global_step);
     train_step(parts, StepInput{on_device.images, on_device.labels, run_.rng.next_u64(), at.lr, frozen});
     ++run_.state.global_step;
     ++at.batch;
@@ -120,9 +136,10 @@ void TrainingLoop::close_epoch(const EpochProgress& at, double seconds) {
   result.test.lr = at.lr;
   const bool phase_end = run_.inq && at.phase.epoch_in_phase + 1 == at.phase.epochs;
   if (run_.inq) {
-    InqRun::tag(result.train, at.phase.stage, at.phase.portion);
-    InqRun::tag(result.test, at.phase.stage, at.phase.portion);
-    result.test.stage_end = phase_end;
+    run_.inq->tag_phase(result.train, at.phase);
+    run_.inq->tag_phase(result.test, at.phase);
+    result.test.stage_end = phase_end && at.phase.kind != PhaseKind::Prune;
+    result.test.phase_end = phase_end && at.phase.kind == PhaseKind::Prune;
   }
   reporter_.epoch_records(result);
   kill_point("epoch_end");
@@ -131,8 +148,8 @@ void TrainingLoop::close_epoch(const EpochProgress& at, double seconds) {
   summary_.epochs.push_back(result);
   reporter_.epoch_lines(result, at.label);
   if (!phase_end) return;
-  run_.log(run_.inq->phase_done_line(at.phase, result.test.top1));
-  if (at.phase.kind == PhaseKind::Stage && run_.options.on_stage_end)
+  run_.log(run_.inq->phase_done_line(at.phase, result.test));
+  if (at.phase.kind != PhaseKind::Float && run_.options.on_stage_end)  // the prune phase as stage -1
     run_.options.on_stage_end(at.phase.stage, *run_.net, run_.inq->state());
 }
 
@@ -156,7 +173,8 @@ void TrainingLoop::finish() {
   if (run_.transform) run_.transform->apply(*run_.net);  // the model is T(W); the latent W stay in the checkpoint
   if (run_.ranks.root) {
     try {
-      save_model(run_.run_dir.model(), *run_.net, run_.inq ? &run_.inq->state() : nullptr);
+      save_model(run_.run_dir.model(), *run_.net, run_.inq ? &run_.inq->state() : nullptr,
+                 run_.transform ? run_.transform->model_metadata() : std::map<std::string, std::string>{});
     } catch (const NonFiniteValues& e) {
       throw TrainingDiverged(std::string(e.what()) + "; stopping.");
     }

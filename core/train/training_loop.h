@@ -1,7 +1,7 @@
 // The training loop: epochs of steps from the run's position, with the asynchronous loss sums
-// (PendingSteps), stops on a signal (checkpoint of the exact position), phase boundaries (an INQ
-// stage's projection before its first step), evaluation, checkpoints and metrics after each epoch,
-// and the final model.
+// (PendingSteps), stops on a signal (checkpoint of the exact position), phase boundaries (the prune
+// phase's sparsity steps at epoch starts, an INQ stage's projection before its first step),
+// evaluation, checkpoints and metrics after each epoch, and the final model.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -36,8 +36,11 @@ class TrainingLoop {
 
   void evaluate_reference();  // INQ, not resumed: the pretrained weights' accuracy
   bool run_epoch(int64_t epoch);  // false: stopped by a signal
-  // At the first epoch of a stage not yet begun: a stop here leaves it unbegun, else it begins.
+  // At an epoch of the prune phase with sparsity steps due, or the first epoch of a stage not yet
+  // begun: a stop here leaves the steps untaken or the stage unbegun, else they are taken or it
+  // begins. false: stopped.
   bool enter_phase(EpochProgress& at);
+  bool stopped_at_boundary(EpochProgress& at);  // a signal agreed at a boundary: the stop made
   bool train_steps(EpochProgress& at, std::chrono::steady_clock::time_point started);  // false: stopped
   void close_epoch(const EpochProgress& at, double seconds);
   // Checkpoints the position (epoch, batch) and reports the stop.

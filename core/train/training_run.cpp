@@ -53,7 +53,8 @@ void TrainingRun::checkpoint(TrainState position) {
   if (inq) inq->mark_position(position);
   position.world_size = ranks.world_size();
   try {
-    save_checkpoint(run_dir.checkpoint(), *net, *sgd, position, config_text, inq ? &inq->state() : nullptr);
+    save_checkpoint(run_dir.checkpoint(), *net, *sgd, position, config_text, inq ? &inq->state() : nullptr,
+                    inq ? inq->pruner() : nullptr);
   } catch (const NonFiniteValues& e) {
     throw TrainingDiverged(std::string(e.what()) + " (epoch " + std::to_string(position.epoch) + ", step " +
                            std::to_string(position.batch) + "); stopping. The checkpoint in " + run_dir.dir() +

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "core/comm/comm_factory.h"
+#include "core/prune/pruner.h"
+#include "core/quant/quant_transform.h"
 #include "core/train/data_factory.h"
 #include "core/train/inq_run.h"
 #include "core/train/run_reporter.h"
@@ -57,12 +59,24 @@ void set_up_loaders(TrainingRun& run) {
   data.test_loader = std::make_unique<Loader>(data.test_set, test);
 }
 
-// The checkpoint's position, weights, momentum, generator and INQ state; checked against the config.
+// INQ's mask and levels from the net's weights, and the prune section's pruner over them, whose
+// splicing transforms the forward weights while the prune phase lasts (W ⊙ T).
+void create_inq_state(TrainingRun& run) {
+  run.inq->create_state(*run.net);
+  if (!run.settings.prune.enabled) return;
+  run.inq->set_pruner(
+      std::make_unique<Pruner>(*run.net, run.inq->state(), run.settings.prune, make_prune_ops(*run.backend)));
+  run.transform = run.inq->pruner()->make_splice_transform();
+}
+
+// The checkpoint's position, weights, momentum, generator, INQ and pruning state; checked against
+// the config.
 void resume_from_checkpoint(TrainingRun& run) {
   const std::string checkpoint = run.run_dir.checkpoint();
-  if (run.inq) run.inq->create_state(*run.net);  // levels and mask come from the checkpoint below
+  if (run.inq) create_inq_state(run);  // levels, mask and pruning state come from the checkpoint below
   TrainState& state = run.state;
-  state = load_checkpoint(checkpoint, *run.net, *run.sgd, nullptr, run.inq ? &run.inq->state() : nullptr);
+  state = load_checkpoint(checkpoint, *run.net, *run.sgd, nullptr, run.inq ? &run.inq->state() : nullptr,
+                          run.inq ? run.inq->pruner() : nullptr);
   try {
     run.rng.set_state(state.rng_state);
   } catch (const std::exception& e) {
@@ -89,7 +103,7 @@ void resume_from_checkpoint(TrainingRun& run) {
 void load_initial_weights(TrainingRun& run) {
   const LoadReport loaded = load_init_weights(run.settings, *run.net);
   if (!loaded.skipped.empty() || !loaded.ignored.empty()) run.log(describe_load(run.settings.init_weights, loaded));
-  if (run.inq) run.inq->create_state(*run.net);  // n1 fixed once, from these pretrained weights
+  if (run.inq) create_inq_state(run);  // n1 fixed once, from these pretrained weights
 }
 
 void allocate_buffers(TrainingRun& run) {
@@ -141,7 +155,8 @@ std::unique_ptr<TrainingRun> set_up_training(Config config, const RunOptions& op
   run.sgd = std::make_unique<Sgd>(*run.net, settings.optimizer);
   set_up_loaders(run);
   if (settings.inq.enabled)
-    run.inq = std::make_unique<InqRun>(settings.inq, settings.lr_schedule, run.data.steps_per_epoch);
+    run.inq = std::make_unique<InqRun>(settings.inq, settings.lr_schedule, run.data.steps_per_epoch,
+                                       settings.prune.enabled ? settings.prune.epochs : 0);
   else
     run.fp32_schedule = std::make_unique<LrSchedule>(settings.lr_schedule, settings.epochs, run.data.steps_per_epoch);
   run.rng = Rng(settings.seed ^ 0x9e3779b97f4a7c15ull);
@@ -150,6 +165,8 @@ std::unique_ptr<TrainingRun> set_up_training(Config config, const RunOptions& op
     resume_from_checkpoint(run);
   else if (!settings.init_weights.empty())
     load_initial_weights(run);
+  // A baseline quantiser's transform is stateless: a resumed run makes it as a fresh one does.
+  if (settings.quant.enabled) run.transform = make_quant_transform(*run.net, settings.quant);
   run.state.rng_state = run.rng.state();
   allocate_buffers(run);
   synchronise_ranks(run);

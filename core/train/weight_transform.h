@@ -3,6 +3,9 @@
 // quantisers (binary, ternary, uniform fake quantisation) and by pruning with splicing, whose mask
 // multiplies the forward weights while every latent weight keeps learning.
 #pragma once
+#include <map>
+#include <string>
+
 #include "core/net.h"
 
 namespace inq {
@@ -15,6 +18,9 @@ class WeightTransform {
   virtual void apply(Net& net) = 0;
   // Puts the latent weights back. After restore() the flat buffer is bit for bit what apply() saw.
   virtual void restore(Net& net) = 0;
+  // Metadata (key -> JSON text) the written model carries about the transform, e.g. the level
+  // sets a checker verifies; read after apply().
+  virtual std::map<std::string, std::string> model_metadata() const { return {}; }
 };
 
 // apply() for the lifetime of a scope (evaluation, a forward without training); null: nothing.

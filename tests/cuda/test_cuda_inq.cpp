@@ -102,9 +102,9 @@ TEST_F(CudaInq, StagedScheduleMatchesBitForBit) {
   for (const double p : {0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0}) {
     const int64_t need = std::llround(p * double(n)) - done;
     cpu->inq_select(int64_t(n), w.data(), frozen.data(), need, InqPartition::Magnitude, 0, select.data());
-    cpu->inq_project_freeze(int64_t(n), w.data(), m.data(), frozen.data(), select.data(), n1, n2);
+    cpu->inq_project_freeze(int64_t(n), w.data(), m.data(), frozen.data(), select.data(), n1, n2, false);
     gpu->inq_select(int64_t(n), dw, dfrozen, need, InqPartition::Magnitude, 0, dsel);
-    gpu->inq_project_freeze(int64_t(n), dw, dm, dfrozen, dsel, n1, n2);
+    gpu->inq_project_freeze(int64_t(n), dw, dm, dfrozen, dsel, n1, n2, false);
     done += need;
     const auto gw = download(dw, n), gm = download(dm, n);
     ASSERT_EQ(std::memcmp(gw.data(), w.data(), n * 4), 0) << "weights differ after portion " << p;

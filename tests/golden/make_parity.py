@@ -1,28 +1,30 @@
 #!/usr/bin/python3
-"""PyTorch references for tests/test_parity_torch.cpp. Run by the test with /usr/bin/python3.
+"""PyTorch references for tests/test_parity_torch.cpp, stored in tests/golden/data (the test reads
+them there and needs no torch); regenerate them with
 
-  make_parity.py forward OUT_DIR MODEL  -> OUT_DIR/MODEL.pth: torchvision's random init (BatchNorm
-                                           affine parameters and running statistics randomised, so
-                                           eval-mode BN is not the identity), for
-                                           scripts/convert_torchvision.py to convert;
-                                           OUT_DIR/MODEL_input.safetensors: "input" [batch, 3, S, S]
-                                           and random "labels";
-                                           OUT_DIR/MODEL_torch.safetensors: eval-mode "logits" of
-                                           PyTorch float32 and "logits64" of the same float32 weights
-                                           and input computed in float64; metadata: sizes
-  make_parity.py sgd OUT_DIR MODEL      -> as forward (MODEL.pth, MODEL_input.safetensors), and
-                                           OUT_DIR/MODEL_torch.safetensors: one training step of
+  for m in resnet18 resnet50 vgg16 alexnet googlenet; do /usr/bin/python3 tests/golden/make_parity.py forward tests/golden/data $m; done
+  /usr/bin/python3 tests/golden/make_parity.py sgd tests/golden/data resnet18
+  /usr/bin/python3 tests/golden/make_parity.py accuracy tests/golden/data resnet18
+
+Weights, BatchNorm statistics and inputs are not stored: both sides compute them with the portable
+generator of make_golden.py (tests/golden_values.h in C++), so the files are small.
+
+  make_parity.py forward OUT_DIR MODEL  -> OUT_DIR/parity_forward_MODEL.safetensors: eval-mode "logits"
+                                           of PyTorch float32 and "logits64" of the same float32
+                                           weights and input computed in float64; metadata: sizes
+  make_parity.py sgd OUT_DIR MODEL      -> OUT_DIR/parity_sgd_MODEL.safetensors: one training step of
                                            torch.optim.SGD (lr, momentum, weight_decay in the
-                                           metadata) in float32: "loss", "grad/NAME" of every
-                                           parameter, "after/NAME" of every parameter and buffer after
-                                           the step, "momentum/NAME" (the optimizer's buffer)
-  make_parity.py accuracy OUT_DIR MODEL -> as forward, with 64 preprocessed images and "labels" in
-                                           MODEL_input.safetensors (half of them the model's own top
-                                           class, so top-1 is neither 0 nor 1), and PyTorch's eval-mode
-                                           top-1/top-5 counts and summed cross-entropy in the metadata
-                                           of MODEL_torch.safetensors
+                                           metadata) in float32: "labels", "loss", "grad/NAME" of
+                                           every parameter, "after/NAME" of every parameter and
+                                           buffer after the step, "momentum/NAME" (the optimizer's
+                                           buffer); a tensor of more than SAMPLES elements holds
+                                           SAMPLES evenly spaced ones, with "scale/KEY" = max |v|
+  make_parity.py accuracy OUT_DIR MODEL -> OUT_DIR/parity_accuracy_MODEL.safetensors: "labels" of 64
+                                           images (half of them the model's own top class, so top-1
+                                           is neither 0 nor 1) and PyTorch's eval-mode top-1/top-5
+                                           counts and summed cross-entropy in the metadata
 
-Exit status 77 when torch or torchvision cannot be imported (the test skips).
+Exit status 77 when torch or torchvision cannot be imported.
 Deterministic: fixed seeds, one thread.
 """
 import copy
@@ -40,30 +42,37 @@ except ImportError as e:  # pragma: no cover - depends on the machine
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from convert_torchvision import build, write_safetensors  # noqa: E402  (the same model builder and writer)
-from make_golden import randomize_batchnorm  # noqa: E402
+from make_golden import TRACKED, SAMPLES, portable_state, portable_tensor, sample_indices  # noqa: E402
 
 # Batch 2, 10 classes; the smallest comfortable input of each model (every layer sees > 1 position
 # where the model allows it; alexnet needs >= 63, vgg16 >= 32). vgg16 and alexnet keep their full
-# classifiers (25088x4096 and 9216x4096: 134 M and 57 M parameters, 537 and 228 MB as F32).
+# classifiers (25088x4096 and 9216x4096: 134 M and 57 M parameters). weight_shift -1 gives the
+# models without BatchNorm weights of about He's scale, so their activations do not fade away.
 PARITY = {
-    "resnet18": dict(batch=2, image_size=64, seed=11),
-    "resnet50": dict(batch=2, image_size=64, seed=12),
-    "vgg16": dict(batch=2, image_size=32, seed=13),
-    "alexnet": dict(batch=2, image_size=64, seed=14),
-    "googlenet": dict(batch=2, image_size=64, seed=15),
+    "resnet18": dict(batch=2, image_size=64, weight_shift=0, seed=11),
+    "resnet50": dict(batch=2, image_size=64, weight_shift=0, seed=12),
+    "vgg16": dict(batch=2, image_size=32, weight_shift=-1, seed=13),
+    "alexnet": dict(batch=2, image_size=64, weight_shift=-1, seed=14),
+    "googlenet": dict(batch=2, image_size=64, weight_shift=0, seed=15),
 }
 SGD = dict(lr=0.1, momentum=0.9, weight_decay=5e-4)
 CLASSES = 10
+IMAGES = 64  # accuracy mode
 
 
-def make(model):
+def make(model, batch):
     cfg = PARITY[model]
     torch.manual_seed(cfg["seed"])
     net = build(model, CLASSES)
-    randomize_batchnorm(net, 3)
-    x = torch.randn(cfg["batch"], 3, cfg["image_size"], cfg["image_size"])
-    labels = torch.randint(0, CLASSES, (cfg["batch"],))
+    portable_state(net, cfg["weight_shift"])
+    x = portable_tensor("input", (batch, 3, cfg["image_size"], cfg["image_size"]))
+    labels = torch.randint(0, CLASSES, (batch,))
     return net, x, labels
+
+
+def metadata(model, **extra):
+    return dict(PARITY[model], model=model, num_classes=CLASSES, tracked=TRACKED, samples=SAMPLES,
+                torch=torch.__version__, torchvision=torchvision.__version__, **extra)
 
 
 def eval_logits(net, x, dtype):
@@ -72,56 +81,47 @@ def eval_logits(net, x, dtype):
         return net(x.to(dtype)).float()
 
 
-def write_common(out_dir, model, net, x, labels):
-    torch.save(net.state_dict(), f"{out_dir}/{model}.pth")
-    write_safetensors(f"{out_dir}/{model}_input.safetensors", {"input": x, "labels": labels}, {"model": model})
-
-
 def forward(out_dir, model):
-    net, x, labels = make(model)
-    write_common(out_dir, model, net, x, labels)
+    net, x, _ = make(model, PARITY[model]["batch"])
     out = {"logits": eval_logits(net, x, torch.float32), "logits64": eval_logits(net, x, torch.float64)}
-    meta = dict(PARITY[model], model=model, num_classes=CLASSES, torch=torch.__version__)
-    write_safetensors(f"{out_dir}/{model}_torch.safetensors", out, meta)
+    write_safetensors(f"{out_dir}/parity_forward_{model}.safetensors", out, metadata(model))
+
+
+def sampled(out, key, t):
+    flat = t.detach().flatten()
+    if flat.numel() > SAMPLES:
+        out[f"scale/{key}"] = flat.abs().max()
+        flat = flat[sample_indices(flat.numel())]
+    out[key] = flat.clone()
 
 
 def sgd(out_dir, model):
-    net, x, labels = make(model)
-    write_common(out_dir, model, net, x, labels)
+    net, x, labels = make(model, PARITY[model]["batch"])
     net.train()
     opt = torch.optim.SGD(net.parameters(), **SGD)
     opt.zero_grad()
     loss = F.cross_entropy(net(x), labels)
     loss.backward()
-    out = {"loss": loss.detach()}
+    out = {"labels": labels, "loss": loss.detach()}
     for name, p in net.named_parameters():
-        out[f"grad/{name}"] = p.grad.detach().clone()
+        sampled(out, f"grad/{name}", p.grad)
     opt.step()
     for name, t in net.state_dict().items():
-        out[f"after/{name}"] = t.clone()
+        sampled(out, f"after/{name}", t)
     for name, p in net.named_parameters():
-        out[f"momentum/{name}"] = opt.state[p]["momentum_buffer"].clone()
-    meta = dict(PARITY[model], model=model, num_classes=CLASSES, torch=torch.__version__, **SGD)
-    write_safetensors(f"{out_dir}/{model}_torch.safetensors", out, meta)
+        sampled(out, f"momentum/{name}", opt.state[p]["momentum_buffer"])
+    write_safetensors(f"{out_dir}/parity_sgd_{model}.safetensors", out, metadata(model, **SGD))
 
 
 def accuracy(out_dir, model):
-    net, _, _ = make(model)
-    size = PARITY[model]["image_size"]
-    # ImageNet-style preprocessing of random "images" in [0, 1]: the tensors inq_eval gets as input.
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    x = (torch.rand(64, 3, size, size) - mean) / std
+    net, x, labels = make(model, IMAGES)
     logits = eval_logits(net, x, torch.float32)
-    labels = torch.randint(0, CLASSES, (64,))
     labels[::2] = logits[::2].argmax(dim=1)
-    write_common(out_dir, model, net, x, labels)
     top5 = logits.topk(5, dim=1).indices
-    meta = dict(model=model, num_classes=CLASSES, image_size=size, batch=64,
-                top1_correct=int((logits.argmax(dim=1) == labels).sum()),
-                top5_correct=int((top5 == labels[:, None]).any(dim=1).sum()),
-                loss_sum=repr(float(F.cross_entropy(logits.double(), labels, reduction="sum"))))
-    write_safetensors(f"{out_dir}/{model}_torch.safetensors", {"logits": logits}, meta)
+    meta = metadata(model, images=IMAGES, top1_correct=int((logits.argmax(dim=1) == labels).sum()),
+                    top5_correct=int((top5 == labels[:, None]).any(dim=1).sum()),
+                    loss_sum=repr(float(F.cross_entropy(logits.double(), labels, reduction="sum"))))
+    write_safetensors(f"{out_dir}/parity_accuracy_{model}.safetensors", {"labels": labels}, meta)
 
 
 def main(argv):

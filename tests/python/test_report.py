@@ -198,6 +198,52 @@ class RealRuns(unittest.TestCase):
             self.assertEqual(run["bits"], 2)
             self.assertEqual(run["total_epochs"], 3)
 
+    def test_baseline_quantisers_beside_inq(self):
+        """A grid whose method axis gives each point its base config: INQ and two baseline quantisers."""
+        with tempfile.TemporaryDirectory(prefix="inq_report_methods_") as tmp:
+            inq_base, fp32_dir = tiny_setup(tmp)
+            with open(inq_base) as f:
+                quant = json.load(f)
+            del quant["inq"]
+            quant["train"]["epochs"] = 2
+            quant["quant"] = {"method": "twn"}
+            quant_base = os.path.join(tmp, "twn.json")
+            with open(quant_base, "w") as f:
+                json.dump(quant, f)
+            grid = {"name": "methods", "axes": [{"name": "method", "values": [
+                {"label": "inq5", "base": inq_base},
+                {"label": "twn", "base": quant_base},
+                {"label": "uniform3", "base": quant_base, "set": {"quant.method": "uniform", "quant.bits": 3}}]}],
+                "grids": [{"method": ["inq5", "twn", "uniform3"]}]}
+            grid_path = os.path.join(tmp, "grid.json")
+            with open(grid_path, "w") as f:
+                json.dump(grid, f)
+            root = os.path.join(tmp, "root")
+            r = subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "scripts", "inq_sweep.py"), grid_path, "--root",
+                                root, "--bin", BIN_DIR], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            out = os.path.join(tmp, "out")
+            runs, groups, _ = report.build_report([root], out, fp32_dir=fp32_dir, bin_dir=BIN_DIR, draw=False,
+                                                  log=lambda s: None)
+            by_method = {r["method"]: r for r in runs}
+            self.assertEqual(sorted(by_method), ["inq", "twn", "uniform"])
+            self.assertEqual([by_method[m]["bits"] for m in ("inq", "twn", "uniform")], [5, 2, 3])
+            for m, run in by_method.items():
+                self.assertEqual(run["status"], "complete", m)
+                model = os.path.join(run["dir"], "model.safetensors")
+                check = subprocess.run([os.path.join(BIN_DIR, "inq_check"), model], capture_output=True, text=True)
+                self.assertEqual(check.returncode, 0, check.stdout)
+                printed = float(re.search(r"weights, ([0-9.]+)% zeros", check.stdout).group(1))
+                self.assertAlmostEqual(100 * run["zero_share"], printed, delta=0.005, msg=m)
+            self.assertIsNone(by_method["twn"]["packed_bytes"])  # inq_export packs INQ levels only
+            self.assertGreater(by_method["twn"]["zero_share"], 0.2)  # TWN zeroes |w| <= 0.7 E|w|
+            with open(os.path.join(out, "table.md")) as f:
+                table = f.read()
+            self.assertIn("| method |", table)
+            self.assertIn("| resnet8 | twn | 2 |", table)
+            with open(os.path.join(out, "runs.csv")) as f:
+                self.assertEqual(sorted(row["method"] for row in csv.DictReader(f)), ["inq", "twn", "uniform"])
+
 
 if __name__ == "__main__":
     unittest.main()
