@@ -15,6 +15,7 @@
 #include "core/io/atomic_file.h"
 #include "core/train/run_dir.h"
 #include "core/train/stop_signal.h"
+#include "core/train/train_config.h"
 
 namespace inq {
 namespace {
@@ -36,7 +37,11 @@ class RunDirTest : public ::testing::Test {
   fs::path root_;
 };
 
-const nlohmann::json kConfig = {{"seed", 1}, {"threads", 2}, {"out", "a"}};
+const nlohmann::json kConfig = {{"seed", 1},
+                                {"threads", 2},
+                                {"out", "a"},
+                                {"model", {{"name", "resnet8"}}},
+                                {"data", {{"dataset", "synthetic"}}}};
 
 TEST_F(RunDirTest, PrepareWritesTheConfigAndAFreshRunRemovesStaleFiles) {
   const RunDir dir = run_dir();
@@ -52,6 +57,10 @@ TEST_F(RunDirTest, PrepareWritesTheConfigAndAFreshRunRemovesStaleFiles) {
   dir.check(kConfig, false, note());  // the same config again: started over, with a note
   ASSERT_EQ(notes_.size(), 1u);
   EXPECT_NE(notes_[0].find("starting it over"), std::string::npos) << notes_[0];
+  // Configs are compared resolved: the same config with every default written out is the same run.
+  dir.check(resolve_config(kConfig), false, note());
+  ASSERT_EQ(notes_.size(), 2u);
+  EXPECT_NE(notes_[1].find("starting it over"), std::string::npos) << notes_[1];
 }
 
 TEST_F(RunDirTest, AnotherConfigIsRefusedAndAResumeMayChangeOnlyWhereItRuns) {
