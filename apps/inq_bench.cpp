@@ -33,6 +33,7 @@
 #include "core/inq/inq_state.h"
 #include "core/layers/softmax_cross_entropy.h"
 #include "core/models/zoo.h"
+#include "core/train/run_setup.h"
 #include "core/train/optimizer.h"
 #include "core/train/train_step.h"
 #include "data/imagenet.h"
@@ -400,8 +401,7 @@ int run(const Args& a) {
   mo.num_classes = a.classes;
   mo.in_channels = a.channels;
   mo.image_size = a.image_size;
-  auto net = inq::make_model(mo);
-  net->materialize(*be, 0);
+  auto net = inq::make_materialized_model(mo, *be, 0);
   if (a.what == "sgd") return run_sgd(a, *be, *net);
   if (a.what == "inq-boundary") return run_inq_boundary(a, *be, *net);
   inq::Sgd sgd(*net, inq::SgdOptions{0.01, 0.9, 5e-4, false});

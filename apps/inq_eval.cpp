@@ -33,10 +33,10 @@ struct Int8Reference {};  // this build has no ONNX export, hence no --integer
 #endif
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
-#include "core/models/zoo.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_factory.h"
 #include "core/train/evaluate.h"
+#include "core/train/run_setup.h"
 #include "core/train/train_config.h"
 #include "data/loader.h"
 
@@ -156,6 +156,17 @@ void dump_logits(const std::string& path, Net& net, const Input& in, int64_t bat
   w.write(path);
 }
 
+// --integer: the CPU integer reference of `weights` with the int8 parameters of `onnx_path`.
+std::unique_ptr<Int8Reference> integer_reference(const std::string& weights, const std::string& onnx_path) {
+  if (!std::filesystem::is_regular_file(onnx_path)) throw BadInput("--integer " + onnx_path + ": no such file");
+#ifdef INQ_WITH_ONNX
+  return load_int8_reference(weights, onnx_path);
+#else
+  (void)weights;
+  throw BadInput("--integer: this build has no ONNX export (libonnx-dev, libprotobuf-dev)");
+#endif
+}
+
 int run(const Args& args) {
   TrainSettings s;
   std::unique_ptr<Backend> be;
@@ -166,31 +177,18 @@ int run(const Args& args) {
   try {
     Config config = Config::load(args.config);
     for (const auto& set : args.sets) config.apply_override(set);
-    const bool cuda_ok = !config.has("device") && cuda_available(nullptr);
-    s = read_train_settings(config, cuda_ok);
+    s = read_settings(config);
     if (s.init_weights.empty())
       throw ConfigError("init.weights: names the weights to evaluate (e.g. --set init.weights=runs/x/model.safetensors)");
+    // Before the backend starts (a CUDA driver can take a while): the file to evaluate must exist.
     if (!std::filesystem::is_regular_file(s.init_weights))
       throw ConfigError("init.weights: " + s.init_weights + ": no such file");
-    be = make_backend(parse_device(s.device), backend_options(s));
-    net = make_model(s.model);
-    net->materialize(*be, s.seed);
-    LoadReport loaded;
-    try {
-      loaded = load_weights(s.init_weights, *net, LoadWeightsOptions{s.init_partial, s.init_skip});
-    } catch (const std::exception& e) {
-      throw ConfigError(std::string("init.weights: ") + e.what());
-    }
+    be = make_settings_backend(s);
+    net = make_materialized_model(s.model, *be, s.seed);
+    const LoadReport loaded = load_init_weights(s, *net);
     if (!loaded.skipped.empty() || !loaded.ignored.empty())
       std::fprintf(stderr, "inq_eval: warning: %s\n", describe_load(s.init_weights, loaded).c_str());
-    if (!args.integer.empty()) {
-      if (!std::filesystem::is_regular_file(args.integer)) throw BadInput("--integer " + args.integer + ": no such file");
-#ifdef INQ_WITH_ONNX
-      integer = load_int8_reference(s.init_weights, args.integer);
-#else
-      throw BadInput("--integer: this build has no ONNX export (libonnx-dev, libprotobuf-dev)");
-#endif
-    }
+    if (!args.integer.empty()) integer = integer_reference(s.init_weights, args.integer);
     if (args.input.empty()) {
       data = make_data_splits(s.data, s.model).test;
     } else {
@@ -215,12 +213,7 @@ int run(const Args& args) {
                   net->num_classes(), args.input.c_str(), args.dump.c_str());
     }
     if (!data) return 0;
-    LoaderOptions lo;
-    lo.batch_size = s.eval_batch_size;
-    lo.shuffle = false;
-    lo.drop_last = false;
-    lo.workers = s.data.workers;
-    Loader loader(data, lo);
+    Loader loader(data, evaluation_loader_options(s));
     const auto t0 = std::chrono::steady_clock::now();
 #ifdef INQ_WITH_ONNX
     const Accumulator acc = integer ? evaluate_int8(integer->model, loader, net->num_classes())

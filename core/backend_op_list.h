@@ -60,6 +60,10 @@
   X(batchnorm2d_fwd_finish, (const BatchNormFwdFinishArgs& a))                                                         \
   X(sgd_step, (int64_t n, float* w, const float* g, float* m, const uint8_t* frozen, float lr, float momentum,         \
                float weight_decay, bool nesterov))                                                                     \
+  /* Averages taken in double on the device (BatchNorm re-estimation): sum[i] += double(x[i]) / divisor */           \
+  /* in quotient_accumulate_f64, y[i] = float(sum[i] / divisor) in quotient_store_f64. divisor > 0. */                 \
+  X(quotient_accumulate_f64, (int64_t n, const float* x, double divisor, double* sum))                                 \
+  X(quotient_store_f64, (int64_t n, const double* sum, double divisor, float* y))                                      \
   /* INQ stage boundary (semantics of core/ref/inq_ref.h). */                                                          \
   X(inq_select, (int64_t n, const float* w, const uint8_t* frozen, int64_t count, InqPartition strategy,              \
                  uint64_t seed, uint8_t* select))                                                                      \

@@ -223,6 +223,16 @@ void Backend::accumulate(int64_t n, const float* x, float* y) {
   require_count("accumulate", n);
   accumulate_impl(n, x, y);
 }
+void Backend::quotient_accumulate_f64(int64_t n, const float* x, double divisor, double* sum) {
+  require_count("quotient_accumulate_f64", n);
+  require(divisor > 0, "quotient_accumulate_f64", "divisor must be > 0");
+  quotient_accumulate_f64_impl(n, x, divisor, sum);
+}
+void Backend::quotient_store_f64(int64_t n, const double* sum, double divisor, float* y) {
+  require_count("quotient_store_f64", n);
+  require(divisor > 0, "quotient_store_f64", "divisor must be > 0");
+  quotient_store_f64_impl(n, sum, divisor, y);
+}
 void Backend::concat_fwd(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
   check_concat("concat_fwd", n, hw, c_part, c_total, c_offset);
   concat_fwd_impl(n, hw, c_part, c_total, c_offset, part, y);

@@ -128,6 +128,12 @@ void CpuBackend::adaptive_avgpool2d_bwd_impl(int n, int c, int h, int w, int oh,
 }
 void CpuBackend::add_fwd_impl(int64_t n, const float* a, const float* b, float* y) { ref::add_fwd_ref(n, a, b, y); }
 void CpuBackend::accumulate_impl(int64_t n, const float* x, float* y) { ref::accumulate_ref(n, x, y); }
+void CpuBackend::quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) {
+  ref::quotient_accumulate_f64_ref(n, x, divisor, sum);
+}
+void CpuBackend::quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) {
+  ref::quotient_store_f64_ref(n, sum, divisor, y);
+}
 void CpuBackend::concat_fwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
   ref::concat_fwd_ref(n, hw, c_part, c_total, c_offset, part, y);
 }

@@ -294,6 +294,12 @@ void CudaBackend::add_fwd_impl(int64_t n, const float* a, const float* b, float*
   cuda::add_fwd(n, a, b, y, stream_);
 }
 void CudaBackend::accumulate_impl(int64_t n, const float* x, float* y) { cuda::accumulate(n, x, y, stream_); }
+void CudaBackend::quotient_accumulate_f64_impl(int64_t n, const float* x, double divisor, double* sum) {
+  cuda::quotient_accumulate_f64(n, x, divisor, sum, stream_);
+}
+void CudaBackend::quotient_store_f64_impl(int64_t n, const double* sum, double divisor, float* y) {
+  cuda::quotient_store_f64(n, sum, divisor, y, stream_);
+}
 void CudaBackend::concat_fwd_impl(int n, int hw, int c_part, int c_total, int c_offset, const float* part, float* y) {
   cuda::concat_fwd(n, hw, c_part, c_total, c_offset, part, y, stream_);
 }

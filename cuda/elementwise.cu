@@ -67,7 +67,30 @@ void strided_copy(int n, int64_t block, int64_t src_stride, int64_t dst_stride, 
   INQ_LAUNCH_CHECK();
 }
 
+// __ddiv_rn and __double2float_rn: round to nearest, as the reference's division and conversion.
+__global__ void quotient_accumulate_f64_kernel(int64_t n, const float* x, double divisor, double* sum) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    sum[i] = __dadd_rn(sum[i], __ddiv_rn(double(x[i]), divisor));
+}
+
+__global__ void quotient_store_f64_kernel(int64_t n, const double* sum, double divisor, float* y) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = __double2float_rn(__ddiv_rn(sum[i], divisor));
+}
+
 }  // namespace
+
+void quotient_accumulate_f64(int64_t n, const float* x, double divisor, double* sum, cudaStream_t stream) {
+  if (n <= 0) return;
+  quotient_accumulate_f64_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, x, divisor, sum);
+  INQ_LAUNCH_CHECK();
+}
+
+void quotient_store_f64(int64_t n, const double* sum, double divisor, float* y, cudaStream_t stream) {
+  if (n <= 0) return;
+  quotient_store_f64_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, sum, divisor, y);
+  INQ_LAUNCH_CHECK();
+}
 
 void add_fwd(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream) {
   if (n <= 0) return;

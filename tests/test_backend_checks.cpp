@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/ref/elementwise_ref.h"
 
 namespace inq {
 namespace {
@@ -127,6 +128,36 @@ TEST_P(BackendChecks, InqSelectCountAndProjectionLevels) {
   std::vector<uint8_t> frozen = {1, 1, 0, 0};
   be.copy_from_host(mask, frozen.data(), frozen.size());
   EXPECT_THROW(be.inq_select(4, w, mask, 3, InqPartition::Magnitude, 0, mask + 4), std::invalid_argument);
+}
+
+TEST_P(BackendChecks, QuotientAveragesNeedAPositiveDivisorAndMatchTheReference) {
+  Backend& be = *be_;
+  float* x = buf(6);
+  const std::shared_ptr<Storage> storage = be.allocate(6 * sizeof(double));
+  auto* sum = static_cast<double*>(storage->data());
+  expect_rejected([&] { be.quotient_accumulate_f64(6, x, 0.0, sum); }, "quotient_accumulate_f64");
+  expect_rejected([&] { be.quotient_store_f64(-1, sum, 2.0, x); }, "quotient_store_f64: negative size");
+  // On the backend (oneDNN or CUDA) as in the reference: the sums in double, one rounding at the store.
+  const std::vector<float> values = {0.1f, -3.0f, 16777216.0f, 1e-30f, 7.5f, -0.0f};
+  std::vector<double> want(6, 0.0);
+  std::vector<float> want_mean(6);
+  ref::quotient_accumulate_f64_ref(6, values.data(), 0.1, want.data());
+  ref::quotient_accumulate_f64_ref(6, values.data(), 0.1, want.data());
+  ref::quotient_store_f64_ref(6, want.data(), 3.0, want_mean.data());
+  const std::vector<double> zero(6, 0.0);
+  be.copy_from_host(sum, zero.data(), 6 * sizeof(double));
+  be.copy_from_host(x, values.data(), 6 * sizeof(float));
+  be.quotient_accumulate_f64(6, x, 0.1, sum);
+  be.quotient_accumulate_f64(6, x, 0.1, sum);
+  be.quotient_store_f64(6, sum, 3.0, x);
+  std::vector<double> got(6);
+  std::vector<float> got_mean(6);
+  be.copy_to_host(got.data(), sum, 6 * sizeof(double));
+  be.copy_to_host(got_mean.data(), x, 6 * sizeof(float));
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(got[i], want[i]) << i;
+    EXPECT_EQ(got_mean[i], want_mean[i]) << i;
+  }
 }
 
 TEST_P(BackendChecks, CopiesRefuseNullPointersButAcceptEmptyOnes) {

@@ -5,7 +5,8 @@
 // Error measure, per output tensor: max_i |got_i - ref_i| / max_i |ref_i| (normwise relative).
 // Tolerances, float32 against double:
 //   kExact (0)     ops that only select or copy (ReLU forward and backward, max-pool forward);
-//   kSum (1e-6)    one rounding or sums of a few terms (add; max-pool backward, overlapping windows);
+//   kSum (1e-6)    one rounding or sums of a few terms (add; max-pool backward, overlapping windows;
+//                  averages summed in double, rounded once to float);
 //   kDot (2e-5)    dot products and reductions of up to a few hundred terms (convolution, linear,
 //                  pooling averages, BatchNorm forward, softmax cross-entropy);
 //   kCancel (1e-4) BatchNorm backward, whose dx is a difference of terms of similar size.
@@ -438,6 +439,30 @@ TEST_P(BackendParity, SoftmaxCrossEntropy) {
     EXPECT_PARITY(d.down(pp, ld.size()), probs_ref, kDot, "softmax_xent_fwd probs");
     EXPECT_PARITY(d.down(ploss, size_t(n)), loss_ref, kDot, "softmax_xent_fwd loss");
     EXPECT_PARITY(d.down(pdl, ld.size()), dl_ref, kDot, "softmax_xent_bwd");
+  }
+}
+
+// ---- averages kept in double (BatchNorm re-estimation): sum += x / divisor, y = float(sum / count)
+
+TEST_P(BackendParity, QuotientAverages) {
+  for (const int64_t n : {int64_t(1), int64_t(37), int64_t(1000)}) {
+    SCOPED_TRACE("quotient n" + std::to_string(n));
+    const Vec a = random_vec(size_t(n), 41), b = random_vec(size_t(n), 42, -3.0f, 5.0f);
+    const double momentum = 0.1, batches = 3.0;
+    DVec y_ref(static_cast<size_t>(n));
+    for (size_t i = 0; i < size_t(n); ++i) y_ref[i] = (double(a[i]) / momentum + double(b[i]) / momentum) / batches;
+
+    Buffers d(be());
+    const float *pa = d.up(a), *pb = d.up(b);
+    float* py = d.zeros(size_t(n));
+    const std::shared_ptr<Storage> sums = be().allocate(size_t(n) * sizeof(double));
+    const DVec zeros(size_t(n), 0.0);
+    be().copy_from_host(sums->data(), zeros.data(), zeros.size() * sizeof(double));
+    double* psum = static_cast<double*>(sums->data());
+    be().quotient_accumulate_f64(n, pa, momentum, psum);
+    be().quotient_accumulate_f64(n, pb, momentum, psum);
+    be().quotient_store_f64(n, psum, batches, py);
+    EXPECT_PARITY(d.down(py, size_t(n)), y_ref, kSum, "quotient_accumulate_f64 and quotient_store_f64");
   }
 }
 

@@ -312,7 +312,9 @@ TEST(InqBatchNormRecalibration, GivesTheMeanOfTheBatchStatisticsAndMovesNoParame
     be->copy_from_host(x.data(), b.images.data(), b.images.size() * sizeof(float));
     return x.narrow_rows(0, b.size);
   };
+  const uint64_t copies_before = be->blocking_copies();
   EXPECT_EQ(recalibrate_batchnorm(*net, loader, 5, 4, upload, 1), 9);  // 4 batches: epoch 5 and into epoch 6
+  EXPECT_EQ(be->blocking_copies(), copies_before) << "the re-estimation waited for a copy to the host";
 
   std::vector<double> want_mean(16, 0.0), want_var(16, 0.0);
   const std::vector<float> w = net->get("conv1.weight");
@@ -363,7 +365,7 @@ TEST(InqPlan, MapsEpochsToStagesAndRestartsTheSchedule) {
     const InqPhase p = restarted.at_epoch(e);
     EXPECT_EQ(p.stage, stage[size_t(e)]) << e;
     EXPECT_EQ(p.epoch_in_phase, in_stage[size_t(e)]) << e;
-    EXPECT_EQ(p.is_float, e == 5);
+    EXPECT_EQ(p.kind == PhaseKind::Float, e == 5);
     // Each stage (and the float epoch) restarts the schedule: 0.01 in its first epoch only.
     EXPECT_DOUBLE_EQ(restarted.lr_at_step(e * 10), in_stage[size_t(e)] == 0 ? 0.01 : 0.001) << e;
   }

@@ -1,4 +1,4 @@
-// ReLU, add, accumulate, concat and dropout references: gradients, exact data movement, masks.
+// ReLU, add, accumulate, double-precision averages, concat and dropout references: gradients, exact data movement, masks.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -205,6 +205,28 @@ TEST(RefDropout, ZeroPKeepsEverythingUnchanged) {
   ref::dropout_fwd_ref(int64_t(x.size()), 0.0f, 3, x.data(), y.data(), keep.data());
   EXPECT_EQ(y, x);
   EXPECT_EQ(std::count(keep.begin(), keep.end(), uint8_t(1)), int64_t(x.size()));
+}
+
+// ---------------- double-precision averages ----------------
+
+TEST(RefQuotientF64, AccumulatesQuotientsInDoubleAndStoresTheRoundedMean) {
+  const std::vector<float> a = {1.0f, 0.1f, -3.0f, 16777216.0f}, b = {2.0f, 0.2f, 3.0f, 1.0f};
+  std::vector<double> sum(4, 0.0);
+  ref::quotient_accumulate_f64_ref(4, a.data(), 0.1, sum.data());
+  ref::quotient_accumulate_f64_ref(4, b.data(), 0.1, sum.data());
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(sum[i], double(a[i]) / 0.1 + double(b[i]) / 0.1) << i;
+  std::vector<float> y(4, -1.0f);
+  ref::quotient_store_f64_ref(4, sum.data(), 2.0, y.data());
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(y[i], float(sum[i] / 2.0)) << i;
+  // 2^24 + 1 is not a float: a float sum would lose the 1, the double sum keeps it until the store.
+  const float big = 16777216.0f, one = 1.0f;
+  double exact = 0.0;
+  ref::quotient_accumulate_f64_ref(1, &big, 1.0, &exact);
+  ref::quotient_accumulate_f64_ref(1, &one, 1.0, &exact);
+  EXPECT_EQ(exact, 16777217.0);
+  float mean = 0.0f;
+  ref::quotient_store_f64_ref(1, &exact, 2.0, &mean);
+  EXPECT_EQ(mean, 8388608.5f);
 }
 
 }  // namespace

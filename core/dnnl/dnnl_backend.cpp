@@ -244,7 +244,6 @@ void DnnlBackend::accumulate_impl(int64_t n, const float* x, float* y) {
   CpuBackend::accumulate_impl(n, x, y);
   (void)f;  // y keeps the format unify gave it
 }
-
 // The rest read and write flat.
 void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
   if (const memory::desc* f = impl_->layouts->format(x, impl_->bytes(g.x_numel()))) {

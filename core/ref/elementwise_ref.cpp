@@ -22,6 +22,14 @@ void accumulate_ref(int64_t n, const T* x, T* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void quotient_accumulate_f64_ref(int64_t n, const float* x, double divisor, double* sum) {
+  for (int64_t i = 0; i < n; ++i) sum[i] += double(x[i]) / divisor;
+}
+
+void quotient_store_f64_ref(int64_t n, const double* sum, double divisor, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = float(sum[i] / divisor);
+}
+
 // The part's channels are contiguous inside each image of y, so one block copy per image.
 template <typename T>
 void concat_fwd_ref(int n, int hw, int c_part, int c_total, int c_offset, const T* part, T* y) {

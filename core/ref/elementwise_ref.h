@@ -1,4 +1,4 @@
-// Residual add, gradient accumulation and channel concatenation references.
+// Residual add, gradient accumulation, double-precision averages and channel concatenation references.
 #pragma once
 #include <cstdint>
 
@@ -10,6 +10,9 @@ template <typename T>
 void add_fwd_ref(int64_t n, const T* a, const T* b, T* y);  // y = a + b (y may alias a or b)
 template <typename T>
 void accumulate_ref(int64_t n, const T* x, T* y);  // y += x
+// Averages kept in double: sum[i] += double(x[i]) / divisor, and y[i] = float(sum[i] / divisor).
+void quotient_accumulate_f64_ref(int64_t n, const float* x, double divisor, double* sum);
+void quotient_store_f64_ref(int64_t n, const double* sum, double divisor, float* y);
 // Copies part [n, c_part, hw] into channels [c_offset, c_offset + c_part) of y [n, c_total, hw].
 template <typename T>
 void concat_fwd_ref(int n, int hw, int c_part, int c_total, int c_offset, const T* part, T* y);

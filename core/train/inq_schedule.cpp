@@ -46,7 +46,7 @@ InqPhase InqPlan::at_epoch(int64_t epoch) const {
   InqPhase p;
   if (epoch < prune_epochs_) {
     p.stage = -1;
-    p.is_prune = true;
+    p.kind = PhaseKind::Prune;
     p.portion = 0.0;
     p.epochs = prune_epochs_;
     p.epoch_in_phase = epoch;
@@ -65,7 +65,7 @@ InqPhase InqPlan::at_epoch(int64_t epoch) const {
   }
   if (settings_.float_epochs > 0) {
     p.stage = num_stages();
-    p.is_float = true;
+    p.kind = PhaseKind::Float;
     p.portion = 1.0;
     p.epochs = settings_.float_epochs;
     p.epoch_in_phase = epoch - p.first_epoch;
@@ -86,20 +86,23 @@ double InqPlan::lr_at_step(int64_t global_step) const {
 
 std::string InqPlan::label(const InqPhase& p) const {
   const std::string epoch = "epoch " + std::to_string(p.epoch_in_phase + 1) + "/" + std::to_string(p.epochs);
-  if (p.is_float) return "float " + epoch;
-  if (p.is_prune) return "prune " + epoch;
+  if (p.kind == PhaseKind::Float) return "float " + epoch;
+  if (p.kind == PhaseKind::Prune) return "prune " + epoch;
   return "stage " + std::to_string(p.stage + 1) + "/" + std::to_string(num_stages()) + " (σ=" + compact(p.portion) +
          ") " + epoch;
 }
 
-int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t batches,
-                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed,
-                          Communicator* sync_batchnorm) {
-  struct Layer {
-    int64_t mean, var, channels;  // offsets into the flat buffers
-    double momentum;
-  };
-  std::vector<Layer> layers;
+namespace {
+
+// A BatchNorm layer's running statistics: offsets into the flat buffers and into the sums.
+struct StatisticsSpan {
+  int64_t mean, var, channels, sum;  // sum: the mean's sums at `sum`, the variance's at sum + channels
+  double momentum;
+};
+
+std::vector<StatisticsSpan> reestimated_spans(Net& net) {
+  std::vector<StatisticsSpan> spans;
+  int64_t sums = 0;
   net.root().for_each_module([&](const std::string& name, Module& m) {
     const auto* bn = dynamic_cast<const BatchNorm2d*>(&m);
     if (!bn) return;
@@ -108,49 +111,56 @@ int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t
     const Net::Entry* var = net.find(prefix + "running_var");
     if (!mean || !var) throw std::logic_error("BatchNorm2d " + name + " has no running statistics in the Net");
     if (bn->momentum() <= 0.0f) return;  // statistics frozen by construction: nothing to re-estimate
-    layers.push_back({mean->offset, var->offset, bn->channels(), double(bn->momentum())});
+    spans.push_back({mean->offset, var->offset, bn->channels(), sums, double(bn->momentum())});
+    sums += 2 * bn->channels();
   });
-  if (layers.empty() || batches <= 0) return 0;
+  return spans;
+}
 
+}  // namespace
+
+int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t batches,
+                          const std::function<Tensor(const HostBatch&)>& upload, uint64_t seed,
+                          Communicator* sync_batchnorm) {
+  const std::vector<StatisticsSpan> spans = reestimated_spans(net);
+  if (spans.empty() || batches <= 0) return 0;
   Backend& be = net.backend();
-  Tensor& flat = net.flat_buffers();
-  std::vector<float> host = to_host(be, flat);
-  std::vector<double> sum(host.size(), 0.0);
+  float* flat = net.flat_buffers().data();
+  const int64_t total = spans.back().sum + 2 * spans.back().channels;
+  const std::shared_ptr<Storage> storage = be.allocate(size_t(total) * sizeof(double));
+  double* sums = static_cast<double*>(storage->data());
+  const std::vector<double> zeros(size_t(total), 0.0);
+  be.copy_from_host(sums, zeros.data(), zeros.size() * sizeof(double));
   int64_t epoch = first_epoch;
   loader.start_epoch(epoch);
   for (int64_t k = 0; k < batches; ++k) {
-    const HostBatch* b = loader.next();
-    if (!b) {
+    const HostBatch* batch = loader.next();
+    if (!batch) {
       loader.start_epoch(++epoch);
-      b = loader.next();
-      if (!b) throw std::runtime_error("BatchNorm recalibration: the training loader gave an empty epoch");
+      batch = loader.next();
+      if (!batch) throw std::runtime_error("BatchNorm recalibration: the training loader gave an empty epoch");
     }
     // With the running statistics at 0, one training forward leaves momentum * (batch statistic).
-    for (const Layer& l : layers) {
-      std::fill_n(host.begin() + l.mean, l.channels, 0.0f);
-      std::fill_n(host.begin() + l.var, l.channels, 0.0f);
+    for (const StatisticsSpan& span : spans) {
+      be.fill(flat + span.mean, span.channels, 0.0f);
+      be.fill(flat + span.var, span.channels, 0.0f);
     }
-    be.copy_from_host(flat.data(), host.data(), host.size() * sizeof(float));
     Context ctx{be, true, seed + uint64_t(k)};
     ctx.backward_follows = false;  // only the statistics: keep nothing for a backward
     ctx.sync_batchnorm = sync_batchnorm;
     kill_point("bn_reestimate");
-    net.forward(ctx, upload(*b));
-    if (sync_batchnorm) sync_batchnorm->wait_all_reduces();  // bounded, unlike the copy's wait
-    be.copy_to_host(host.data(), flat.data(), host.size() * sizeof(float));
-    for (const Layer& l : layers)
-      for (int64_t c = 0; c < l.channels; ++c) {
-        sum[size_t(l.mean + c)] += double(host[size_t(l.mean + c)]) / l.momentum;
-        sum[size_t(l.var + c)] += double(host[size_t(l.var + c)]) / l.momentum;
-      }
-  }
-  for (const Layer& l : layers)
-    for (int64_t c = 0; c < l.channels; ++c) {
-      host[size_t(l.mean + c)] = float(sum[size_t(l.mean + c)] / double(batches));
-      host[size_t(l.var + c)] = float(sum[size_t(l.var + c)] / double(batches));
+    net.forward(ctx, upload(*batch));
+    if (sync_batchnorm) sync_batchnorm->wait_all_reduces();
+    for (const StatisticsSpan& span : spans) {
+      be.quotient_accumulate_f64(span.channels, flat + span.mean, span.momentum, sums + span.sum);
+      be.quotient_accumulate_f64(span.channels, flat + span.var, span.momentum, sums + span.sum + span.channels);
     }
-  be.copy_from_host(flat.data(), host.data(), host.size() * sizeof(float));
-  return static_cast<int>(layers.size());
+  }
+  for (const StatisticsSpan& span : spans) {
+    be.quotient_store_f64(span.channels, sums + span.sum, double(batches), flat + span.mean);
+    be.quotient_store_f64(span.channels, sums + span.sum + span.channels, double(batches), flat + span.var);
+  }
+  return static_cast<int>(spans.size());
 }
 
 QuantizedSummary verify_quantized(const Net& net, const InqState& state) {

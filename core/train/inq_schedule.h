@@ -15,12 +15,16 @@
 
 namespace inq {
 
-// One phase of the run: the prune phase before INQ (prune section), an INQ stage, or the float
-// epochs after the last stage.
+// What a phase of an INQ run does: the prune phase before stage 1 (prune section: magnitude
+// pruning steps, splicing while it lasts), a quantization stage (a projection at its start, then
+// masked SGD on the weights still free), or the float-only epochs after the last stage (every
+// quantized weight is frozen; only the parameters INQ leaves in float move).
+enum class PhaseKind { Prune, Stage, Float };
+
+// One phase of the run: the prune phase, an INQ stage, or the float epochs after the last stage.
 struct InqPhase {
-  int stage = 0;             // 0-based; num_stages for the float epochs, -1 for the prune phase
-  bool is_float = false;
-  bool is_prune = false;
+  PhaseKind kind = PhaseKind::Stage;
+  int stage = 0;             // the phase's index: 0-based stage, num_stages for the float epochs, -1 for prune
   double portion = 1.0;      // accumulated portion frozen during this phase
   int64_t first_epoch = 0;   // global epoch index at which it starts
   int64_t epochs = 0;
@@ -54,6 +58,8 @@ class InqPlan {
 // momentum=None cumulative average gives; the variance is the unbiased batch variance).
 // Batches come from `loader` starting at epoch `first_epoch` (continuing into later epochs when
 // more are asked than an epoch holds). Returns the number of BatchNorm layers re-estimated.
+// Runs on the device: the sums are kept in double in a device buffer (Backend::quotient_*_f64),
+// with no copy to or from the host per batch.
 // `sync_batchnorm` (may be null): the ranks whose batches each statistic is taken over together
 // (Context::sync_batchnorm); every rank must then call this with the same `batches`.
 int recalibrate_batchnorm(Net& net, Loader& loader, int64_t first_epoch, int64_t batches,

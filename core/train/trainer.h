@@ -3,8 +3,9 @@
 // (projection, optional momentum reset and BatchNorm re-estimation, masked SGD on the free weights),
 // then optional float-only epochs, and the model is written with its level metadata.
 // Construction does all the set-up (config, run directory, backend, data, model, init weights or
-// resume) and throws on bad input before anything is written; run() trains, evaluates after each
-// epoch, checkpoints, and stops cleanly on SIGINT/SIGTERM.
+// resume; core/train/training_setup.h) and throws on bad input before anything is written; run()
+// trains (core/train/training_loop.h), evaluates after each epoch, checkpoints, and stops cleanly
+// on SIGINT/SIGTERM (core/train/stop_signal.h).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -18,11 +19,13 @@
 #include "core/config.h"
 #include "core/net.h"
 #include "core/train/metrics.h"
+#include "core/train/stop_signal.h"
 #include "core/train/train_config.h"
 
 namespace inq {
 
 class InqState;
+struct TrainingRun;
 
 struct RunOptions {
   std::string out;      // run directory; overrides the config's "out" when non-empty
@@ -67,15 +70,7 @@ class Trainer {
   const InqState* inq_state() const;  // null for FP32 runs
 
  private:
-  TrainSummary run_unguarded();  // run() without the distributed failure handling
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<TrainingRun> run_;
 };
-
-// Stop requests: the handlers only set a flag that the training loop polls.
-void install_stop_handlers();  // SIGINT and SIGTERM
-void request_stop(int signal_number);
-int stop_requested();          // the signal number, 0 if none
-void clear_stop_request();
 
 }  // namespace inq

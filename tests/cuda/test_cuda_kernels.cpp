@@ -97,6 +97,25 @@ TEST_F(CudaKernels, ReluAddAccumulateConcatMatchExactly) {
   }
 }
 
+TEST_F(CudaKernels, QuotientAveragesMatchTheReferenceExactly) {
+  for (const int64_t n : {int64_t(1), int64_t(37), int64_t(4099)}) {
+    const Vec x1 = random_vec(size_t(n), 11, -50.f, 50.f), x2 = random_vec(size_t(n), 12, -50.f, 50.f);
+    std::vector<double> sum_ref(size_t(n), 0.25);
+    ref::quotient_accumulate_f64_ref(n, x1.data(), 0.1, sum_ref.data());
+    ref::quotient_accumulate_f64_ref(n, x2.data(), 0.1, sum_ref.data());
+    Vec y_ref(static_cast<size_t>(n));
+    ref::quotient_store_f64_ref(n, sum_ref.data(), 3.0, y_ref.data());
+    DeviceArray<float> dx1(x1), dx2(x2), dy(Vec(size_t(n), 0.f));
+    DeviceArray<double> dsum(std::vector<double>(size_t(n), 0.25));
+    cuda::quotient_accumulate_f64(n, dx1.get(), 0.1, dsum.get(), stream_);
+    cuda::quotient_accumulate_f64(n, dx2.get(), 0.1, dsum.get(), stream_);
+    cuda::quotient_store_f64(n, dsum.get(), 3.0, dy.get(), stream_);
+    sync();
+    expect_same_bits(dsum.host(), sum_ref, desc("quotient_accumulate_f64 n ", n));
+    expect_same_bits(dy.host(), y_ref, desc("quotient_store_f64 n ", n));
+  }
+}
+
 TEST_F(CudaKernels, DropoutMaskAndValuesMatchExactly) {
   for (int64_t n : {1, 7, 4099}) {
     for (float p : {0.0f, 0.1f, 0.5f, 0.9f}) {
