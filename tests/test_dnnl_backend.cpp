@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/backend.h"
@@ -138,6 +140,36 @@ TEST_P(DnnlConv2d, MatchesTheReferenceForwardAndBackward) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, DnnlConv2d, ::testing::ValuesIn(conv_cases()),
                          [](const ::testing::TestParamInfo<ConvCase>& i) { return std::string(i.param.name); });
+
+// A pass oneDNN refuses (here by INQ_DNNL_REFUSE, as it refuses a shape it cannot handle) runs on
+// the reference kernel: a one-time note naming the op and the shape, results the reference's bits.
+TEST(DnnlConvFallback, RefusedPassRunsTheReferenceWithOneNote) {
+  const ConvCase cc = conv_cases()[1];  // stride2_widen, with bias
+  const ConvGeom& g = cc.g;
+  const Vec x = random_vec(size_t(g.x_numel()), 1), w = random_vec(size_t(g.w_numel()), 2, -0.3f, 0.3f);
+  const Vec b = random_vec(size_t(g.k), 3), dy = random_vec(size_t(g.y_numel()), 4);
+  CpuBackend ref(2);
+  const ConvResult want = run_conv(ref, cc, x, w, b, dy);
+  ASSERT_EQ(setenv("INQ_DNNL_REFUSE", "conv2d_bwd_data,conv2d_fwd", 1), 0);
+  DnnlBackend fast(2);
+  ::testing::internal::CaptureStderr();
+  const ConvResult first = run_conv(fast, cc, x, w, b, dy);
+  const ConvResult second = run_conv(fast, cc, x, w, b, dy);
+  const std::string notes = ::testing::internal::GetCapturedStderr();
+  unsetenv("INQ_DNNL_REFUSE");
+  for (const char* op : {"conv2d_fwd for ", "conv2d_bwd_data for "}) {
+    const size_t at = notes.find(std::string("oneDNN cannot run ") + op);
+    EXPECT_NE(at, std::string::npos) << notes;
+    EXPECT_EQ(notes.find(std::string("oneDNN cannot run ") + op, at + 1), std::string::npos) << "noted twice:\n" << notes;
+  }
+  EXPECT_NE(notes.find("n=3 c=16 h=13 w=11 k=32"), std::string::npos) << notes;
+  EXPECT_EQ(notes.find("conv2d_bwd_filter"), std::string::npos) << notes;  // not refused: oneDNN's
+  for (const ConvResult* r : {&first, &second}) {
+    EXPECT_TRUE(same_bits(r->y, want.y)) << "forward on the reference kernel";
+    EXPECT_TRUE(same_bits(r->dx, want.dx)) << "data gradient on the reference kernel";
+    EXPECT_LT(rel_err(r->dw, want.dw), 2e-6);
+  }
+}
 
 struct BnData {
   int n, c, hw;

@@ -1,9 +1,11 @@
 #include "core/dnnl/dnnl_conv.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -133,12 +135,23 @@ void note_fallback(const char* op, const ConvGeom& g, const char* why) {
             << "); this shape runs on the reference kernel\n";
 }
 
+// Fault injection for the fallback path: INQ_DNNL_REFUSE names ops (comma-separated, or "all")
+// whose oneDNN primitives are refused as oneDNN refuses a shape it cannot handle.
+void refuse_if_asked(const char* op) {
+  const char* list = std::getenv("INQ_DNNL_REFUSE");
+  if (!list) return;
+  const std::string ops = std::string(",") + list + ",";
+  if (ops == ",all," || ops.find(std::string(",") + op + ",") != std::string::npos)
+    throw dnnl::error(dnnl_unimplemented, "refused by INQ_DNNL_REFUSE");
+}
+
 // Builds a step once; a oneDNN error marks the op as falling back (noted once).
 template <typename Build>
 Step* lazily(std::unique_ptr<Step>& step, bool& failed, const char* op, const ConvGeom& g, Build build) {
   if (step) return step.get();
   if (failed) return nullptr;
   try {
+    refuse_if_asked(op);
     step = std::make_unique<Step>();
     build(*step);
     return step.get();
