@@ -54,7 +54,8 @@ double rel_err(const Vec& a, const Vec& b, double floor = 1e-30) {
 }
 
 bool same_bits(const Vec& a, const Vec& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // Empty vectors (no bias) have no data pointer, which memcmp must not get even for 0 bytes.
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // A buffer of the backend's own, holding `v`.
