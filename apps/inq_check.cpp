@@ -3,11 +3,17 @@
 // ±2^n1} ({±2^n2 .. ±2^n1} when zero-free), n1 and the bit-width from its "inq" metadata; a
 // baseline quantiser's ("quant" metadata) are ±α (bwn), {0, ±α} (twn) or q·s with integer
 // |q| <= 2^(b-1) - 1 (uniform), α and s from the metadata. Prints per-tensor counts.
+//
+// inq_check FP32.safetensors --preview BITS [--n1-rule max|mse] [--zero-free]: what INQ's
+// projection would do to a full-precision model (n1, zero share, relative error per tensor).
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
 #include "core/inq/inq_model_file.h"
+#include "core/inq/projection_preview.h"
+#include "core/inq/log2_levels.h"
 #include "core/io/safetensors.h"
 #include "core/quant/quant_config.h"
 #include "core/quant/quant_model_file.h"
@@ -59,15 +65,73 @@ int check_quant(const inq::SafeTensorsFile& file) {
   return summary(reports.size(), total, zeros, bad);
 }
 
+int preview(const inq::SafeTensorsFile& file, int bits, inq::N1Rule rule, bool zero_free) {
+  const auto tensors = inq::preview_projection(file, bits, rule, zero_free);
+  int64_t total = 0, zeros = 0;
+  std::printf("%-40s %4s %4s %11s %10s %7s %9s\n", "tensor", "n1", "n2", "max|w|", "weights", "zeros", "rel.err");
+  for (const auto& t : tensors) {
+    std::printf("%-40s %4d %4d %11.5g %10lld %6.2f%% %9.4f\n", t.name.c_str(), t.n1, t.n2, double(t.max_abs),
+                (long long)t.numel, t.numel ? 100.0 * double(t.zeros) / double(t.numel) : 0.0, t.relative_error);
+    total += t.numel;
+    zeros += t.zeros;
+  }
+  std::printf("%zu tensors, %lld weights: %.2f%% would be zero at %d bits (n1 rule %s%s)\n", tensors.size(),
+              (long long)total, total ? 100.0 * double(zeros) / double(total) : 0.0, bits,
+              rule == inq::N1Rule::Mse ? "mse" : "max", zero_free ? ", zero-free" : "");
+  return 0;
+}
+
+constexpr const char* kUsage =
+    "usage: inq_check MODEL.safetensors\n"
+    "       inq_check FP32.safetensors --preview BITS [--n1-rule max|mse] [--zero-free]\n";
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "inq_check: %s\n%s", msg.c_str(), kUsage);
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || std::string(argv[1]) == "--help") {
-    std::fprintf(stderr, "usage: inq_check MODEL.safetensors\n");
-    return 2;
+  std::string path, rule_name = "max";
+  int bits = 0;
+  bool zero_free = false, has_rule = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--zero-free") {
+      zero_free = true;
+    } else if (arg == "--preview" || arg == "--n1-rule") {
+      if (i + 1 >= argc) return usage_error(arg + " needs a value");
+      const std::string value = argv[++i];
+      if (arg == "--n1-rule") {
+        if (value != "max" && value != "mse") return usage_error("--n1-rule: expected max or mse, got '" + value + "'");
+        rule_name = value;
+        has_rule = true;
+      } else {
+        char* end = nullptr;
+        const long b = std::strtol(value.c_str(), &end, 10);
+        if (end == value.c_str() || *end || b < inq::kMinInqBits || b > inq::kMaxInqBits)
+          return usage_error("--preview: expected a bit-width in " + std::to_string(inq::kMinInqBits) + ".." +
+                             std::to_string(inq::kMaxInqBits) + ", got '" + value + "'");
+        bits = int(b);
+      }
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage_error("unknown option " + arg);
+    } else if (path.empty()) {
+      path = arg;
+    } else {
+      return usage_error("one model file expected, got '" + path + "' and '" + arg + "'");
+    }
   }
+  if (path.empty()) return usage_error("no model file given");
+  if (!bits && (has_rule || zero_free)) return usage_error("--n1-rule and --zero-free go with --preview BITS");
   try {
-    const inq::SafeTensorsFile file(argv[1]);
+    const inq::SafeTensorsFile file(path);
+    if (bits) return preview(file, bits, rule_name == "mse" ? inq::N1Rule::Mse : inq::N1Rule::Max, zero_free);
     return inq::has_quant_metadata(file) ? check_quant(file) : check_inq(file);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "inq_check: %s\n", e.what());

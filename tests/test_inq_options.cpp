@@ -1,6 +1,6 @@
 // The INQ options inq.n1_rule and inq.zero_free: the mse rule's n1 on tensors whose projection
 // errors are worked out by hand, the zero-free level sets (n2, projection, level check, packed
-// codes), a short zero-free mse run whose model passes the level check with no zeros, and both
+// codes), the projection preview of inq_check --preview, a short zero-free mse run whose model passes the level check with no zeros, and both
 // options leaving the metadata of runs without them as it was.
 #include <gtest/gtest.h>
 
@@ -16,6 +16,7 @@
 #include "core/inq/inq_state.h"
 #include "core/inq/log2_levels.h"
 #include "core/inq/n1_rule.h"
+#include "core/inq/projection_preview.h"
 #include "core/io/safetensors.h"
 #include "core/train/trainer.h"
 #include "tests/test_util.h"
@@ -60,6 +61,43 @@ TEST(N1Rule, TiesKeepTheLargerN1AndAllZeroTensorsGetZero) {
   const std::vector<float> zeros(10, 0.0f);
   EXPECT_EQ(choose_n1(zeros.data(), 10, 4, false, N1Rule::Mse), 0);
   EXPECT_EQ(choose_n1(zeros.data(), 10, 4, true, N1Rule::Max), 0);
+}
+
+// inq_check --preview's numbers on the example above, stored as a conv-like weight beside a bias
+// (1-D, so not quantized by default and not previewed).
+TEST(ProjectionPreview, ReportsN1ZerosAndRelativeErrorPerQuantizedTensor) {
+  std::vector<float> w(101, 0.25f);
+  w[37] = 1.0f;
+  const fs::path dir = test::make_temp_dir("preview_");
+  SafeTensorsWriter writer;
+  writer.add_f32("layer.weight", {101, 1}, w.data());
+  writer.add_f32("layer.bias", {101}, w.data());
+  writer.write((dir / "m.safetensors").string());
+  const SafeTensorsFile file((dir / "m.safetensors").string());
+  const double norm2 = 1.0 + 100 * 0.0625;
+
+  const auto by_max = preview_projection(file, 2, N1Rule::Max, false);
+  ASSERT_EQ(by_max.size(), 1u);
+  EXPECT_EQ(by_max[0].name, "layer.weight");
+  EXPECT_EQ(by_max[0].numel, 101);
+  EXPECT_EQ(by_max[0].n1, 0);
+  EXPECT_EQ(by_max[0].n2, 0);
+  EXPECT_EQ(by_max[0].max_abs, 1.0f);
+  EXPECT_EQ(by_max[0].zeros, 100);
+  EXPECT_DOUBLE_EQ(by_max[0].relative_error, std::sqrt(6.25 / norm2));
+
+  const auto by_mse = preview_projection(file, 2, N1Rule::Mse, false);
+  ASSERT_EQ(by_mse.size(), 1u);
+  EXPECT_EQ(by_mse[0].n1, -2);
+  EXPECT_EQ(by_mse[0].zeros, 0);
+  EXPECT_DOUBLE_EQ(by_mse[0].relative_error, std::sqrt(0.5625 / norm2));
+
+  // Zero-free at 2 bits: levels ±1/2, ±1 (n1 = 0): the hundred go to ±1/2 and nothing to 0.
+  const auto zero_free = preview_projection(file, 2, N1Rule::Max, true);
+  EXPECT_EQ(zero_free[0].n2, -1);
+  EXPECT_EQ(zero_free[0].zeros, 0);
+  EXPECT_DOUBLE_EQ(zero_free[0].relative_error, std::sqrt(6.25 / norm2));
+  fs::remove_all(dir);
 }
 
 TEST(ZeroFree, LevelSetHasTwoToTheBMinusOneMagnitudesPerSignAndNoZero) {

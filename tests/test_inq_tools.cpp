@@ -1,6 +1,6 @@
 // The INQ command-line tools as users run them, on a real (tiny) INQ run made with inq_train: bad
 // INQ configs exit with code 2 naming the key; inq_check passes on the model and fails, naming the
-// tensor, on a copy with one weight moved off its level set; inq_export round-trips to identical
+// tensor, on a copy with one weight moved off its level set, and previews an FP32 model's projection; inq_export round-trips to identical
 // weights and packs each quantized weight into b bits.
 #include <gtest/gtest.h>
 
@@ -139,6 +139,25 @@ TEST_F(InqTools, CheckPassesOnTheTrainedModel) {
   EXPECT_NE(r.out.find("10 quantized tensors"), std::string::npos) << r.out;
   // The FP32 model has no level metadata: unreadable as a quantized model.
   EXPECT_EQ(run(kBin + "inq_check " + (dir_ / "fp32" / "model.safetensors").string()).code, 2);
+}
+
+TEST_F(InqTools, CheckPreviewsTheProjectionOfAnFp32Model) {
+  const std::string fp32 = (dir_ / "fp32" / "model.safetensors").string();
+  const Result r = run(kBin + "inq_check " + fp32 + " --preview 3 --n1-rule mse");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("layer2.0.conv1.weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("10 tensors, "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would be zero at 3 bits (n1 rule mse)"), std::string::npos) << r.out;
+  // Bad usage exits 2 naming the option.
+  for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
+           {" --preview 9", "--preview: expected a bit-width in 2..8, got '9'"},
+           {" --preview 3 --n1-rule best", "--n1-rule: expected max or mse, got 'best'"},
+           {" --zero-free", "--n1-rule and --zero-free go with --preview BITS"},
+           {" --preview", "--preview needs a value"}}) {
+    const Result bad = run(kBin + "inq_check " + fp32 + args);
+    EXPECT_EQ(bad.code, 2) << args;
+    EXPECT_NE(bad.out.find(expected), std::string::npos) << bad.out;
+  }
 }
 
 TEST_F(InqTools, CheckFailsNamingTheTensorWithANonLevelWeight) {
