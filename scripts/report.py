@@ -18,7 +18,7 @@ evaluation seconds). Runs that differ only in the seed form a group: the
 table holds its mean ± sample standard deviation over seeds. The method column says how a run
 quantised: "inq", a baseline quantiser of the config's `quant` section ("bwn", "twn", "uniform";
 bits 1, 2 and quant.bits; zero share from its "quant" metadata, no packed size), or "fp32". The
-plots show the INQ runs.
+bits, epochs and portion plots show the INQ runs, the size plot every run with a compressed size.
 
 Writes OUT/runs.csv (one row per run), OUT/summary.csv and OUT/table.md (one row per group) and,
 with matplotlib (Agg backend), per model and dataset: accuracy_vs_bits, accuracy_vs_epochs and

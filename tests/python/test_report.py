@@ -317,7 +317,8 @@ class RealRuns(unittest.TestCase):
             self.assertEqual(run["total_epochs"], 3)
 
     def test_baseline_quantisers_beside_inq(self):
-        """A grid whose method axis gives each point its base config: INQ and two baseline quantisers."""
+        """A grid whose method axis gives each point its base config: INQ, INQ after pruning and three
+        baseline quantisers, each with its compressed size."""
         with tempfile.TemporaryDirectory(prefix="inq_report_methods_") as tmp:
             inq_base, fp32_dir = tiny_setup(tmp)
             with open(inq_base) as f:
