@@ -9,17 +9,22 @@ configs/README.md, "The run directory"). Per run: bit-width, portions, epochs pe
 epochs, partition, seed, final top-1/top-5 (the last test record), the drop against the FP32 model
 (the --fp32 run's final top-1, else the run's own reference record: the pretrained weights'
 accuracy before stage 1), the share of zeros among the quantized weights (read from
-model.safetensors and its "inq" metadata), the compressed size (BIN/inq_export writes the packed
-file into a temporary directory; its size against all tensors as fp32) and the time (the sum of the
-metrics' training and evaluation seconds). Runs that differ only in the seed form a group: the
+model.safetensors and its "inq" metadata), the packed size (BIN/inq_export writes the packed
+file into a temporary directory; its size against all tensors as fp32), the compressed size
+(compressed_bytes: the whole model as docs/compression.md counts it, for INQ runs from
+`BIN/inq_export --format sparse --huffman`, for the baseline quantisers b-bit codes plus one scale per
+tensor, for FP32 runs 32 bits per value) and the time (the sum of the metrics' training and
+evaluation seconds). Runs that differ only in the seed form a group: the
 table holds its mean ± sample standard deviation over seeds. The method column says how a run
 quantised: "inq", a baseline quantiser of the config's `quant` section ("bwn", "twn", "uniform";
 bits 1, 2 and quant.bits; zero share from its "quant" metadata, no packed size), or "fp32". The
-plots show the INQ runs.
+bits, epochs and portion plots show the INQ runs, the size plot every run with a compressed size.
 
 Writes OUT/runs.csv (one row per run), OUT/summary.csv and OUT/table.md (one row per group) and,
 with matplotlib (Agg backend), per model and dataset: accuracy_vs_bits, accuracy_vs_epochs and
-accuracy_vs_portion PNGs. The data part needs only the standard library.
+accuracy_vs_portion PNGs of the INQ runs, and accuracy_vs_size (top-1 against compressed_bytes, one
+marker and colour per method: inq, inq+pruning, bwn, twn, uniform, fp32). The data part needs only the
+standard library.
 """
 import argparse
 import array
@@ -38,7 +43,10 @@ IGNORED_KEYS = {"out", "seed", "inq.seed", "device", "threads", "data.workers", 
                 "train.eval_batch_size"}
 RUN_COLUMNS = ["run", "status", "model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
                "float_epochs", "partition", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
-               "zero_share", "packed_bytes", "fp32_bytes", "compression", "seconds"]
+               "zero_share", "packed_bytes", "fp32_bytes", "compression", "compressed_bytes", "seconds"]
+# Marker and colour of each method in the size plot; "inq+pruning" is an INQ run with a prune section.
+METHOD_STYLE = {"inq": ("o", "tab:blue"), "inq+pruning": ("s", "tab:green"), "twn": ("^", "tab:orange"),
+                "bwn": ("v", "tab:red"), "uniform": ("D", "tab:purple"), "fp32": ("*", "black")}
 
 
 class ReportError(Exception):
@@ -120,6 +128,61 @@ def packed_bytes(model_path, bin_dir):
         return os.path.getsize(out)
 
 
+def is_counter(name):
+    """num_batches_tracked, a training counter, is left out of every size count (docs/compression.md)."""
+    return name.endswith("num_batches_tracked")
+
+
+def float_values(header, quantised):
+    """Values of the tensors stored as floats: every tensor but the quantised ones and the counters,
+    as inq_export --format sparse counts them (its report's float_values; tests/python/test_report.py
+    compares the two)."""
+    return sum(math.prod(v["shape"]) for k, v in header.items()
+               if k != "__metadata__" and k not in quantised and not is_counter(k))
+
+
+def sparse_size_report(model_path, bin_dir):
+    """The size report of `inq_export --format sparse --huffman` (its --report-json, as a dict) for an
+    INQ model, or None when the tool is absent; a model the tool refuses (exit != 0) is reported on
+    stderr and gives None."""
+    exe = os.path.join(bin_dir, "inq_export")
+    if not os.access(exe, os.X_OK):
+        return None
+    with tempfile.TemporaryDirectory(prefix="inq_report_") as tmp:
+        out, report_json = os.path.join(tmp, "sparse.safetensors"), os.path.join(tmp, "sparse.json")
+        r = subprocess.run([exe, model_path, out, "--format", "sparse", "--huffman", "--report-json", report_json],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"report: {exe} {model_path} --format sparse --huffman: exit {r.returncode}: "
+                  f"{(r.stderr.strip() or r.stdout.strip())}; compressed size left empty", file=sys.stderr)
+            return None
+        with open(report_json) as f:
+            return json.load(f)
+
+
+def compressed_bytes(model_path, method, bin_dir):
+    """The whole model's compressed size in bytes, ceil(bits / 8), bits counted as docs/compression.md says:
+    - inq (pruned or not): inq_export --format sparse --huffman's total (indices, codes, Huffman tables and
+      64-bit headers of the quantised tensors, 32 bits per float value); None without the tool;
+    - bwn / twn / uniform: per quantised tensor its b-bit codes (bwn 1, twn 2, uniform quant.bits bits per
+      weight, dense) and one 32-bit scale (alpha or s), plus 32 bits per float value;
+    - fp32: 32 bits per value."""
+    if method == "inq":
+        rep = sparse_size_report(model_path, bin_dir)
+        return None if rep is None else -(-int(rep["bits"]["total"]) // 8)
+    header, _ = safetensors_header(model_path)
+    quantised = {}
+    if method != "fp32":
+        meta = header.get("__metadata__", {})
+        if "quant" not in meta:
+            raise ReportError(f"{model_path}: no \"quant\" metadata (not written by a {method} run)")
+        quantised = json.loads(meta["quant"])["tensors"]
+    bits = 32 * float_values(header, quantised)
+    for name, spec in quantised.items():
+        bits += math.prod(header[name]["shape"]) * int(spec["bits"]) + 32
+    return -(-bits // 8)
+
+
 def planned_epochs(cfg):
     inq = cfg.get("inq")
     if inq is None:
@@ -175,11 +238,15 @@ def read_run(run_dir, bin_dir, name):
                             else None)
     model = os.path.join(run_dir, "model.safetensors")
     r["status"] = "complete" if last_epoch >= r["total_epochs"] else f"incomplete (epoch {last_epoch}/{r['total_epochs']})"
-    r["zero_share"] = r["packed_bytes"] = r["fp32_bytes"] = r["compression"] = None
+    r["pruned"] = inq is not None and cfg.get("prune") is not None
+    r["zero_share"] = r["packed_bytes"] = r["fp32_bytes"] = r["compression"] = r["compressed_bytes"] = None
     quantised = inq is not None or quant is not None
-    if r["status"] == "complete" and quantised and not os.path.exists(model):
-        print(f"report: {name}: no model.safetensors: zero share and size left empty", file=sys.stderr)
-    elif r["status"] == "complete" and quantised:
+    if r["status"] == "complete" and not os.path.exists(model):
+        if quantised:
+            print(f"report: {name}: no model.safetensors: zero share and sizes left empty", file=sys.stderr)
+    elif r["status"] == "complete":
+        r["compressed_bytes"] = compressed_bytes(model, r["method"], bin_dir)
+    if r["status"] == "complete" and quantised and os.path.exists(model):
         zeros, total = zero_share(model)
         r["zero_share"] = zeros / total if total else None
         r["fp32_bytes"] = fp32_bytes(model)
@@ -219,10 +286,11 @@ def summarize(runs):
         members.sort(key=lambda r: (r["seed"], r["run"]))
         first = members[0]
         g = {k: first[k] for k in ("model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
-                                   "float_epochs", "partition")}
+                                   "float_epochs", "partition", "pruned")}
         g["runs"] = [m["run"] for m in members]
         g["seeds"] = [m["seed"] for m in members]
-        for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes", "seconds"):
+        for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes",
+                  "compressed_bytes", "seconds"):
             g[k], g[k + "_std"] = spread([m[k] for m in members])
         # Mean accuracy after each stage, with the reference (sigma = 0) first.
         ends = [m["stage_ends"] for m in members if m["stage_ends"]]
@@ -283,22 +351,24 @@ def write_csv(path, runs):
 def write_summary_csv(path, groups):
     cols = ["model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs", "partition", "n", "seeds",
             "top1_mean", "top1_std", "top5_mean", "top5_std", "last_stage_top1_mean", "drop_pp_mean", "drop_pp_std", "zero_share_mean",
-            "compression_mean", "packed_bytes_mean", "seconds_mean", "runs"]
+            "compression_mean", "packed_bytes_mean", "compressed_bytes_mean", "seconds_mean", "runs"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         for g in groups:
             vals = {"portions": " ".join(f"{p:g}" for p in g["portions"]), "n": len(g["runs"]),
                     "seeds": " ".join(map(str, g["seeds"])), "runs": " ".join(g["runs"])}
-            for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes", "seconds"):
+            for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes",
+                      "compressed_bytes", "seconds"):
                 vals[k + "_mean"], vals[k + "_std"] = g[k], g[k + "_std"]
-            w.writerow(["" if (v := vals.get(c, g.get(c))) is None else (f"{v:.6g}" if isinstance(v, float) else v)
+            w.writerow(["" if (v := vals.get(c, g.get(c))) is None else
+                        (f"{v:.1f}" if c.endswith("bytes_mean") else f"{v:.6g}") if isinstance(v, float) else v
                         for c in cols])
 
 
 def markdown_table(groups, fp32_note):
     head = ["model", "method", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "seeds", "top-1 %",
-            "top-5 %", "top-1 / top-5 error %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "time per run (h:m:s)", "run"]
+            "top-5 %", "top-1 / top-5 error %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "compressed (kB)", "time per run (h:m:s)", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
         n = len(g["runs"])
@@ -310,14 +380,17 @@ def markdown_table(groups, fp32_note):
                  " ".join(map(str, g["seeds"])), mean_std(g["top1"], g["top1_std"], n=n),
                  mean_std(g["top5"], g["top5_std"]), error_pair(g["top1"], g["top5"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
                  mean_std(g["drop_pp"], g["drop_pp_std"], scale=1.0),
-                 mean_std(g["zero_share"], None, nd=1), size, fmt_time(g["seconds"]),
+                 mean_std(g["zero_share"], None, nd=1), size,
+                 "–" if g["compressed_bytes"] is None else f"{g['compressed_bytes'] / 1e3:.1f}", fmt_time(g["seconds"]),
                  g["runs"][0] + (f" (+{n - 1})" if n > 1 else "")]
         lines.append("| " + " | ".join(cells) + " |")
     note = ("\nMeans over seeds ± sample standard deviation (n in parentheses); top-1 at σ=1: at the end of the "
             "last stage, before float epochs (the same as top-1 without them); error = 100 − accuracy of the mean, "
             "as the INQ paper reports its ImageNet results; drop = FP32 top-1 − run top-1 "
             f"in percentage points, FP32 top-1 from {fp32_note}; zero weights: share of the quantized weights; "
-            "size: the inq_export packed file; time: training + evaluation seconds of metrics.jsonl.\n")
+            "size: the inq_export packed file; compressed: the whole model as docs/compression.md counts it "
+            "(INQ: inq_export --format sparse --huffman; bwn/twn/uniform: b-bit codes and a 32-bit scale per "
+            "tensor; float tensors 32 bits per value); time: training + evaluation seconds of metrics.jsonl.\n")
     return "\n".join(lines) + "\n" + note
 
 
@@ -382,6 +455,14 @@ def plots(groups, fp32_ref, out_dir):
         plt.close(fig)
         written.append(path)
 
+    sized = {}
+    for g in groups:
+        if g["top1"] is not None and g["compressed_bytes"] is not None:
+            sized.setdefault((g["model"], g["dataset"]), []).append(g)
+    for (model, dataset), gs in sorted(sized.items()):
+        written.append(size_plot(plt, gs, fp32_ref.get((model, dataset)), f"{model} on {dataset}",
+                                 os.path.join(out_dir, f"accuracy_vs_size_{model}_{dataset}.png")))
+
     for (model, dataset), gs in sorted(by_model.items()):
         tag = f"{model}_{dataset}"
         where = f"{model} on {dataset}"
@@ -417,6 +498,42 @@ def plots(groups, fp32_ref, out_dir):
         plt.close(fig)
         written.append(path)
     return written
+
+
+def method_of(g):
+    """The size plot's category: the method column, INQ runs with a prune section apart."""
+    return "inq+pruning" if g["method"] == "inq" and g["pruned"] else g["method"]
+
+
+def size_plot(plt, gs, ref, where, path):
+    """Top-1 against compressed_bytes (log scale), one marker and colour per method, each point labelled
+    with its bit-width; error bars over seeds."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    by_method = {}
+    for g in gs:
+        by_method.setdefault(method_of(g), []).append(g)
+    for method in sorted(by_method, key=lambda m: list(METHOD_STYLE).index(m) if m in METHOD_STYLE else len(METHOD_STYLE)):
+        pts = sorted(by_method[method], key=lambda g: g["compressed_bytes"])
+        marker, colour = METHOD_STYLE.get(method, ("x", "gray"))
+        ax.errorbar([g["compressed_bytes"] for g in pts], [100 * g["top1"] for g in pts],
+                    yerr=[100 * (g["top1_std"] or 0) for g in pts], marker=marker, color=colour, linestyle="none",
+                    markersize=7, capsize=3, label=method)
+        for g in pts:
+            if g["bits"] != "fp32":
+                ax.annotate(f"{g['bits']}b", (g["compressed_bytes"], 100 * g["top1"]), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7, color=colour)
+    if ref is not None:
+        ax.axhline(100 * ref, color="black", linestyle="--", linewidth=1, label=f"FP32 reference ({100 * ref:.2f}%)")
+    ax.set_xscale("log")
+    ax.set_xlabel("compressed model size (bytes, docs/compression.md)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(f"{where}: top-1 against compressed size\n(mean ± std over seeds; labels: bits)", fontsize=11)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 # ---------------------------------------------------------------- main
@@ -465,7 +582,8 @@ def main(argv=None):
     ap.add_argument("roots", nargs="+", metavar="RUN_ROOT", help="run directories or directories holding them")
     ap.add_argument("--out", required=True, help="output directory (CSV, Markdown, PNG)")
     ap.add_argument("--fp32", metavar="RUN_DIR", help="the FP32 run the drop is measured against")
-    ap.add_argument("--bin", default="build/bin", help="directory holding inq_export (default build/bin)")
+    ap.add_argument("--bin", default=os.environ.get("INQ_BIN_DIR", "build/bin"),
+                    help="directory holding inq_export (default $INQ_BIN_DIR, else build/bin)")
     ap.add_argument("--no-plots", action="store_true", help="only the CSV files and the table")
     args = ap.parse_args(argv)
     if not args.no_plots:

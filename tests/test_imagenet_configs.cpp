@@ -1,15 +1,20 @@
-// The ImageNet configs: each reads (Config + read_train_settings) with the paper's settings, and
-// inq_train on it without ImageNet or without the pretrained weights stops with a message naming
-// what is missing (exit 2), not a crash.
+// The ImageNet configs: each reads (Config + read_train_settings) with the paper's settings, the
+// Table 4 baselines (TWN, BWN) with the 2-bit INQ schedule's budget, and inq_train on each without
+// ImageNet or without the pretrained weights stops with a message naming what is missing (exit 2),
+// not a crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/config.h"
+#include "core/quant/quant_math.h"
+#include "core/train/lr_schedule.h"
 #include "core/train/train_config.h"
 #include "data/imagenet.h"
 #include "tests/test_util.h"
@@ -80,6 +85,65 @@ TEST(ImageNetConfigs, ReadWithThePapersSettings) {
   EXPECT_LT(resnet18_epochs[2], resnet18_epochs[3]);
 }
 
+// The learning rate of every epoch of a run, in the order trained: with inq.restart_lr each stage
+// runs the schedule anew over its own epochs. The schedules are step-shaped at whole epochs, so the
+// rate at an epoch's start is its rate throughout.
+std::vector<double> epoch_lrs(const TrainSettings& s) {
+  std::vector<double> lrs;
+  const std::vector<int64_t> phases =
+      s.inq.enabled && s.inq.restart_lr ? s.inq.stage_epochs : std::vector<int64_t>{s.epochs};
+  for (const int64_t epochs : phases) {
+    const LrSchedule schedule(s.lr_schedule, epochs, 1);
+    for (int64_t e = 0; e < epochs; ++e) lrs.push_back(schedule.at_epoch(double(e)));
+  }
+  return lrs;
+}
+
+// Table 4: TWN and BWN start from the same pretrained ResNet-18 as INQ's 2-bit run and get its
+// budget: the same epochs (300), optimizer, batch and data, and the same number of epochs at each
+// learning rate (INQ: 10 per stage at each of 1e-3, 1e-4, 1e-5; the baselines: 100 in a row at each).
+TEST(ImageNetConfigs, Table4BaselinesHaveTheTwoBitInqBudget) {
+  Config inq_config = Config::load(config_path("resnet18_2bit"));
+  const TrainSettings inq = read_train_settings(inq_config, false);
+  ASSERT_TRUE(inq.inq.enabled);
+  ASSERT_TRUE(inq.inq.restart_lr);
+  const std::vector<double> inq_lrs = epoch_lrs(inq);
+  ASSERT_EQ(inq_lrs.size(), 300u);
+  for (const auto& [name, method, bits] : {std::tuple{"resnet18_twn", QuantMethod::Ternary, 2},
+                                           std::tuple{"resnet18_bwn", QuantMethod::Binary, 1}}) {
+    SCOPED_TRACE(name);
+    Config c = Config::load(config_path(name));
+    const TrainSettings s = read_train_settings(c, false);
+    EXPECT_FALSE(s.inq.enabled);
+    ASSERT_TRUE(s.quant.enabled);
+    EXPECT_EQ(s.quant.method, method);
+    EXPECT_EQ(s.quant.bits, bits);
+    EXPECT_TRUE(s.quant.include.empty());  // every conv and linear weight, first and last layer too, as INQ
+    EXPECT_TRUE(s.quant.exclude.empty());
+    EXPECT_EQ(s.device, inq.device);
+    EXPECT_EQ(s.model.name, inq.model.name);
+    EXPECT_EQ(s.model.num_classes, inq.model.num_classes);
+    EXPECT_EQ(s.model.image_size, inq.model.image_size);
+    EXPECT_EQ(s.data.dataset, inq.data.dataset);
+    EXPECT_EQ(s.data.root, inq.data.root);
+    EXPECT_EQ(s.data.augment, inq.data.augment);
+    EXPECT_EQ(s.init_weights, inq.init_weights);
+    EXPECT_EQ(s.batch_size, inq.batch_size);
+    EXPECT_EQ(s.optimizer.lr, inq.optimizer.lr);
+    EXPECT_EQ(s.optimizer.momentum, inq.optimizer.momentum);
+    EXPECT_EQ(s.optimizer.weight_decay, inq.optimizer.weight_decay);
+    EXPECT_EQ(s.optimizer.nesterov, inq.optimizer.nesterov);
+    EXPECT_EQ(s.epochs, int64_t(inq_lrs.size()));
+    std::vector<double> a = epoch_lrs(s), b = inq_lrs;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_DOUBLE_EQ(a[i], b[i]) << "epoch rank " << i;
+    EXPECT_DOUBLE_EQ(a.front(), 1e-5);
+    EXPECT_DOUBLE_EQ(a.back(), 1e-3);
+  }
+}
+
 TEST(ImageNetConfigs, RegionDecodeIsReadAndBelongsToImageNet) {
   Config c = Config::load(config_path("resnet18_4bit"));
   c.apply_override("data.region_decode=false");
@@ -96,12 +160,14 @@ TEST(ImageNetConfigs, RegionDecodeIsReadAndBelongsToImageNet) {
 TEST(ImageNetConfigs, InqTrainWithoutImageNetNamesTheRootAndTheLayouts) {
   if (!fs::exists(kInqTrain)) GTEST_SKIP() << kInqTrain << " not built";
   const fs::path tmp = test::make_temp_dir("imagenet_cfg_");
-  for (const auto& e : kConfigs) {
-    SCOPED_TRACE(e.name);
+  std::vector<std::string> names = {"resnet18_twn", "resnet18_bwn"};
+  for (const auto& e : kConfigs) names.push_back(e.name);
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
     const std::string root = (tmp / "no_imagenet_here").string();
     int code = 0;
-    const std::string out = test::run_command(kInqTrain + " " + config_path(e.name) + " --set device=cpu --set data.root=" +
-                                                  root + " --out " + (tmp / e.name).string() + " 2>&1",
+    const std::string out = test::run_command(kInqTrain + " " + config_path(name) + " --set device=cpu --set data.root=" +
+                                                  root + " --out " + (tmp / name).string() + " 2>&1",
                                               &code);
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("data.root " + root + " is not a directory"), std::string::npos) << out;
@@ -120,14 +186,17 @@ TEST(ImageNetConfigs, InqTrainWithoutPretrainedWeightsNamesTheFile) {
       fs::create_directories(tmp / "imagenet" / split / wnid);
       std::ofstream(tmp / "imagenet" / split / wnid / "a.JPEG") << "x";
     }
-  int code = 0;
-  const std::string out = test::run_command("cd " + tmp.string() + " && " + kInqTrain + " " +
-                                                config_path("resnet18_4bit") + " --set device=cpu --set train.batch_size=2 --set data.root=" +
-                                                (tmp / "imagenet").string() + " --out run 2>&1",
-                                            &code);
-  EXPECT_EQ(code, 2) << out;
-  EXPECT_NE(out.find("init.weights"), std::string::npos) << out;
-  EXPECT_NE(out.find("pretrained/resnet18.safetensors"), std::string::npos) << out;
+  for (const char* name : {"resnet18_4bit", "resnet18_twn"}) {
+    SCOPED_TRACE(name);
+    int code = 0;
+    const std::string out = test::run_command("cd " + tmp.string() + " && " + kInqTrain + " " + config_path(name) +
+                                                  " --set device=cpu --set train.batch_size=2 --set data.root=" +
+                                                  (tmp / "imagenet").string() + " --out run_" + name + " 2>&1",
+                                              &code);
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("init.weights"), std::string::npos) << out;
+    EXPECT_NE(out.find("pretrained/resnet18.safetensors"), std::string::npos) << out;
+  }
 }
 
 }  // namespace

@@ -89,6 +89,23 @@ class GridExpansion(unittest.TestCase):
             self.assertEqual(cfg["inq"]["bits"], int(re.search(r"(\d)bit", p.base).group(1)), p.id)
             self.assertEqual(cfg["inq"]["partition"], p.labels["part"], p.id)
 
+    def test_imagenet_table4_grid(self):
+        # The paper's Table 4 as one sweep: 2-bit INQ and the TWN/BWN baselines, one budget.
+        grid = sweep.Grid("configs/sweeps/imagenet_table4.json")
+        self.assertEqual([(p.labels["method"], p.base) for p in grid.points],
+                         [("inq2", "configs/resnet18_2bit.json"), ("twn", "configs/resnet18_twn.json"),
+                          ("bwn", "configs/resnet18_bwn.json")])
+        cfgs = {p.labels["method"]: p.load_config() for p in grid.points}
+        self.assertEqual(cfgs["inq2"]["inq"]["bits"], 2)
+        self.assertEqual({m: c.get("quant", {}).get("method") for m, c in cfgs.items()},
+                         {"inq2": None, "twn": "twn", "bwn": "bwn"})
+        for m, cfg in cfgs.items():
+            self.assertEqual(sweep.planned_epochs(cfg), 300, m)
+            self.assertEqual(cfg["train"]["batch_size"], 32, m)  # x 8 ranks: the paper's 256
+            for key in ("model", "data", "optimizer", "init"):
+                self.assertEqual(cfg[key], cfgs["inq2"][key], f"{m}: {key}")
+        self.assertTrue(all(p.notes for p in grid.points))  # the paper's figure of each point, for --list
+
     def test_bad_grids_are_errors_naming_the_problem(self):
         base = {"name": "g", "base": "x.json", "axes": [{"name": "a", "key": "seed", "values": [0, 1]}],
                 "grids": [{"a": [0]}]}

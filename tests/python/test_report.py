@@ -172,6 +172,111 @@ class FixtureReport(unittest.TestCase):
         self.assertIn("no run directories", r.stderr)
 
 
+def write_safetensors(path, tensors, metadata=None):
+    """A safetensors file of F32 tensors (name -> list of values) and I64 counters (name -> int)."""
+    header, blob = ({"__metadata__": metadata} if metadata else {}), b""
+    for name, v in tensors.items():
+        if isinstance(v, int):
+            data, dtype, shape = struct.pack("<q", v), "I64", []
+        else:
+            data, dtype, shape = struct.pack(f"<{len(v)}f", *v), "F32", [len(v)]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + blob)
+
+
+class SyntheticSizes(unittest.TestCase):
+    """compressed_bytes of baseline-quantiser and FP32 runs worked out by hand, on a small sweep directory
+    of made-up runs: metrics, configs and model files written here; an INQ run without a model file."""
+
+    FLOATS = {"bn.weight": [1.0, 1.0, 1.0], "bn.running_mean": [0.0, 0.5, 0.25], "bn.num_batches_tracked": 7}
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="inq_report_sizes_")
+        self.root = os.path.join(self.tmp.name, "sweep")
+        self.out = os.path.join(self.tmp.name, "out")
+        model = {"name": "resnet8", "in_channels": 1, "num_classes": 10, "image_size": 28}
+        quantised = {"conv.weight": [0.0, 0.5, -0.5, 0.5, 0.0, -0.5], "fc.weight": [0.5, -0.5, 0.0, 0.5]}
+        for name, section, top1 in (("twn", {"quant": {"method": "twn"}}, 0.80),
+                                    ("bwn", {"quant": {"method": "bwn"}}, 0.75),
+                                    ("uniform3", {"quant": {"method": "uniform", "bits": 3}}, 0.85),
+                                    ("fp32", {}, 0.90),
+                                    ("inq5_no_model", {"inq": {"bits": 5, "portions": [1.0], "epochs_per_stage": 1}}, 0.88)):
+            d = os.path.join(self.root, name)
+            os.makedirs(d)
+            cfg = {"model": model, "data": {"dataset": "synthetic"}, **section}
+            if "inq" not in section:
+                cfg["train"] = {"epochs": 1}
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            with open(os.path.join(d, "metrics.jsonl"), "w") as f:
+                f.write(json.dumps({"split": "test", "epoch": 1, "stage": 0, "top1": top1, "top5": 0.99,
+                                    "seconds": 1.0}) + "\n")
+            if name == "fp32":
+                write_safetensors(os.path.join(d, "model.safetensors"), {**quantised, **self.FLOATS})
+            elif "quant" in section:
+                bits = {"twn": 2, "bwn": 1}.get(section["quant"]["method"], 3)
+                meta = {"quant": json.dumps({"method": section["quant"]["method"],
+                                             "tensors": {n: {"bits": bits, "scale": 0.5} for n in quantised}})}
+                write_safetensors(os.path.join(d, "model.safetensors"), {**quantised, **self.FLOATS}, meta)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_compressed_bytes_by_hand(self):
+        runs, groups, _ = report.build_report([self.root], self.out, bin_dir="/nonexistent", draw=False,
+                                              log=lambda s: None)
+        # 10 quantised weights in 2 tensors, 6 float values (the counter left out):
+        #   twn  2 bits: 6*2+32 + 4*2+32 + 6*32 = 276 bits -> 35 bytes
+        #   bwn  1 bit:  6+32   + 4+32   + 192  = 266 bits -> 34 bytes
+        #   uniform 3:   18+32  + 12+32  + 192  = 286 bits -> 36 bytes
+        #   fp32:        (10 + 6) * 32          = 512 bits -> 64 bytes
+        want = {"twn": "35", "bwn": "34", "uniform3": "36", "fp32": "64", "inq5_no_model": ""}
+        with open(os.path.join(self.out, "runs.csv")) as f:
+            rows = {r["run"]: r for r in csv.DictReader(f)}
+        self.assertEqual({k: rows[k]["compressed_bytes"] for k in want}, want)
+        with open(os.path.join(self.out, "summary.csv")) as f:
+            summary = {r["runs"]: r["compressed_bytes_mean"] for r in csv.DictReader(f)}
+        self.assertEqual(summary["twn"], "35.0")
+        self.assertEqual(summary["inq5_no_model"], "")
+        with open(os.path.join(self.out, "table.md")) as f:
+            self.assertIn("| compressed (kB) |", f.read())
+
+    @unittest.skipUnless(HAVE_MPL, "matplotlib missing (Debian python3-matplotlib; run with /usr/bin/python3)")
+    def test_size_plot_has_one_marker_per_method(self):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        drawn = []
+        real_errorbar = plt.Axes.errorbar
+
+        def recording_errorbar(ax, x, y, *args, **kwargs):
+            drawn.append((kwargs.get("label"), kwargs.get("marker"), list(x), list(y)))
+            return real_errorbar(ax, x, y, *args, **kwargs)
+
+        plt.Axes.errorbar = recording_errorbar
+        try:
+            _, _, written = report.build_report([self.root], self.out, bin_dir="/nonexistent", log=lambda s: None)
+        finally:
+            plt.Axes.errorbar = real_errorbar
+        self.assertIn(os.path.join(self.out, "accuracy_vs_size_resnet8_synthetic.png"), written)
+        size = png_size(os.path.join(self.out, "accuracy_vs_size_resnet8_synthetic.png"))
+        self.assertTrue(size and size[0] > 100 and size[1] > 100, size)
+        series = {label: (marker, x, y) for label, marker, x, y in drawn if label in report.METHOD_STYLE}
+        # The INQ run has no model file, so no size: not drawn.
+        self.assertEqual(sorted(series), ["bwn", "fp32", "twn", "uniform"])
+        self.assertEqual(len({m for m, _, _ in series.values()}), 4)  # a marker of its own per method
+        self.assertEqual(series["twn"][1:], ([35], [80.0]))
+        self.assertEqual(series["fp32"][1], [64])
+
+    def test_method_of_sets_pruned_inq_apart(self):
+        self.assertEqual(report.method_of({"method": "inq", "pruned": True}), "inq+pruning")
+        self.assertEqual(report.method_of({"method": "inq", "pruned": False}), "inq")
+        self.assertEqual(report.method_of({"method": "twn", "pruned": False}), "twn")
+
+
 @unittest.skipUnless(have_apps("inq_train", "inq_check", "inq_export"), f"needs the apps in {BIN_DIR} (INQ_BIN_DIR)")
 class RealRuns(unittest.TestCase):
     def test_zero_share_and_size_match_the_tools(self):
@@ -195,11 +300,25 @@ class RealRuns(unittest.TestCase):
             subprocess.run([os.path.join(BIN_DIR, "inq_export"), model, packed], check=True, capture_output=True)
             self.assertEqual(run["packed_bytes"], os.path.getsize(packed))
             self.assertGreater(run["compression"], 1.0)
+            # compressed_bytes is inq_export's own count of the sparse, Huffman-coded model, in whole bytes,
+            # and the float values the baselines' count uses are the ones inq_export counts.
+            sparse, report_json = os.path.join(tmp, "sparse.safetensors"), os.path.join(tmp, "sparse.json")
+            subprocess.run([os.path.join(BIN_DIR, "inq_export"), model, sparse, "--format", "sparse", "--huffman",
+                            "--report-json", report_json], check=True, capture_output=True)
+            with open(report_json) as f:
+                sizes = json.load(f)
+            self.assertEqual(run["compressed_bytes"], (sizes["bits"]["total"] + 7) // 8)
+            self.assertLess(run["compressed_bytes"], os.path.getsize(sparse))  # the file adds its JSON header
+            header, _ = report.safetensors_header(model)
+            inq_tensors = json.loads(header["__metadata__"]["inq"])["tensors"]
+            self.assertEqual(report.float_values(header, inq_tensors), sizes["float_values"])
+            self.assertGreater(sizes["float_values"], 0)
             self.assertEqual(run["bits"], 2)
             self.assertEqual(run["total_epochs"], 3)
 
     def test_baseline_quantisers_beside_inq(self):
-        """A grid whose method axis gives each point its base config: INQ and two baseline quantisers."""
+        """A grid whose method axis gives each point its base config: INQ, INQ after pruning and three
+        baseline quantisers, each with its compressed size."""
         with tempfile.TemporaryDirectory(prefix="inq_report_methods_") as tmp:
             inq_base, fp32_dir = tiny_setup(tmp)
             with open(inq_base) as f:
@@ -212,9 +331,11 @@ class RealRuns(unittest.TestCase):
                 json.dump(quant, f)
             grid = {"name": "methods", "axes": [{"name": "method", "values": [
                 {"label": "inq5", "base": inq_base},
+                {"label": "inq5-prune70", "base": inq_base, "set": {"prune.sparsity": 0.7, "prune.epochs": 1}},
                 {"label": "twn", "base": quant_base},
+                {"label": "bwn", "base": quant_base, "set": {"quant.method": "bwn"}},
                 {"label": "uniform3", "base": quant_base, "set": {"quant.method": "uniform", "quant.bits": 3}}]}],
-                "grids": [{"method": ["inq5", "twn", "uniform3"]}]}
+                "grids": [{"method": ["inq5", "inq5-prune70", "twn", "bwn", "uniform3"]}]}
             grid_path = os.path.join(tmp, "grid.json")
             with open(grid_path, "w") as f:
                 json.dump(grid, f)
@@ -223,11 +344,21 @@ class RealRuns(unittest.TestCase):
                                 root, "--bin", BIN_DIR], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             out = os.path.join(tmp, "out")
-            runs, groups, _ = report.build_report([root], out, fp32_dir=fp32_dir, bin_dir=BIN_DIR, draw=False,
-                                                  log=lambda s: None)
-            by_method = {r["method"]: r for r in runs}
-            self.assertEqual(sorted(by_method), ["inq", "twn", "uniform"])
-            self.assertEqual([by_method[m]["bits"] for m in ("inq", "twn", "uniform")], [5, 2, 3])
+            runs, groups, written = report.build_report([root], out, fp32_dir=fp32_dir, bin_dir=BIN_DIR, draw=HAVE_MPL,
+                                                        log=lambda s: None)
+            by_method = {report.method_of(r): r for r in runs}
+            self.assertEqual(sorted(by_method), ["bwn", "inq", "inq+pruning", "twn", "uniform"])
+            self.assertEqual([by_method[m]["bits"] for m in ("inq", "inq+pruning", "twn", "bwn", "uniform")],
+                             [5, 5, 2, 1, 3])
+            # Every method has a compressed size; pruning 70% of the weights shrinks INQ's sparse form, and
+            # the baselines' dense codes grow with their bit-width.
+            sizes = {m: r["compressed_bytes"] for m, r in by_method.items()}
+            self.assertTrue(all(isinstance(v, int) and v > 0 for v in sizes.values()), sizes)
+            self.assertLess(sizes["inq+pruning"], sizes["inq"])
+            self.assertLess(sizes["bwn"], sizes["twn"])
+            self.assertLess(sizes["twn"], sizes["uniform"])
+            if HAVE_MPL:
+                self.assertIn(os.path.join(out, "accuracy_vs_size_resnet8_synthetic.png"), written)
             for m, run in by_method.items():
                 self.assertEqual(run["status"], "complete", m)
                 model = os.path.join(run["dir"], "model.safetensors")
@@ -242,7 +373,9 @@ class RealRuns(unittest.TestCase):
             self.assertIn("| method |", table)
             self.assertIn("| resnet8 | twn | 2 |", table)
             with open(os.path.join(out, "runs.csv")) as f:
-                self.assertEqual(sorted(row["method"] for row in csv.DictReader(f)), ["inq", "twn", "uniform"])
+                rows = list(csv.DictReader(f))
+            self.assertEqual(sorted(row["method"] for row in rows), ["bwn", "inq", "inq", "twn", "uniform"])
+            self.assertEqual(sorted(int(row["compressed_bytes"]) for row in rows), sorted(sizes.values()))
 
 
 if __name__ == "__main__":
