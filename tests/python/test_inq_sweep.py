@@ -58,10 +58,26 @@ class GridExpansion(unittest.TestCase):
         self.assertEqual(grid.root, "docs/fmnist_tradeoff/runs")
         self.assertTrue(os.path.isfile(grid.set["init.weights"]), "the grid's FP32 model is not in the tree")
 
+    def test_fmnist_lowbit_grid(self):
+        grid = sweep.Grid("configs/sweeps/fmnist_lowbit.json")
+        self.assertEqual(grid.root, "docs/fmnist_lowbit/runs")
+        self.assertEqual(len({p.id for p in grid.points}), len(grid.points))
+        for p in grid.points:
+            cfg = p.load_config()
+            self.assertEqual(cfg["inq"]["bits"], int(p.labels["bits"]), p.id)
+            self.assertEqual(cfg["inq"]["epochs_per_stage"], 2, p.id)  # the paper's schedule
+            self.assertEqual(cfg["lr_schedule"]["milestones"], [1], p.id)
+            self.assertEqual(cfg["inq"]["n1_rule"], p.labels["n1"].split("-")[0], p.id)
+            self.assertEqual(cfg["inq"].get("zero_free", False), p.labels["n1"] == "mse-zerofree", p.id)
+            self.assertTrue(os.path.isfile(cfg["init"]["weights"]), p.id)  # both FP32 models are in the tree
+
     def test_the_kept_fmnist_points_are_points_of_the_grid_as_it_is(self):
         # Finished points are committed (docs/sweeps.md): a change of a config they were run with must
         # move them away, not leave results of another config in the table.
-        grid = sweep.Grid("configs/sweeps/fmnist_tradeoff.json")
+        for grid_file in ("configs/sweeps/fmnist_tradeoff.json", "configs/sweeps/fmnist_lowbit.json"):
+            self.check_kept_points(sweep.Grid(grid_file))
+
+    def check_kept_points(self, grid):
         by_id = {p.id: p for p in grid.points}
         kept = sorted(os.listdir(grid.root)) if os.path.isdir(grid.root) else []
         for name in kept:
