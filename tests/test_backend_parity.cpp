@@ -388,7 +388,7 @@ TEST_P(BackendParity, BatchNormFusedRelu) {
     eval.y = d.zeros(len);
     be().batchnorm2d_fwd_eval(eval);
     be().relu_fwd(int64_t(len), eval.y, eval.y);
-    EXPECT_TRUE(same_bits(d.down(eval.y, len), eval_fused)) << "fused inference forward differs from BatchNorm then ReLU";
+    EXPECT_TRUE(same_bits(d.down(eval.y, len), eval_fused)) << "fused inference differs from BatchNorm then ReLU";
 
     // Backward from the double reference's statistics and output (rounded), so only it is measured.
     BatchNormBwdArgs bwd;
