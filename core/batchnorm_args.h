@@ -2,6 +2,11 @@
 // pointers in one struct, so a call names what it passes and every backend's signature stays
 // short. Semantics (and the order of the fields) follow core/ref/batchnorm2d_ref.h. Every pointer
 // is on the backend's device; running_mean / running_var may be null where the reference allows it.
+//
+// Fused ReLU (BatchNorm followed by ReLU, core/layers/fusion.h): the forwards with `relu` write
+// y = max(0, BN(x)) (the ReLU of the rounded BN output: x > 0 ? x : +0, as relu_fwd), and the
+// backward with `relu_y` (that forward's y) takes dy only where y > 0, as relu_bwd would before it.
+// Fused and composed give the same bits on every backend.
 #pragma once
 #include <cstdint>
 
@@ -26,6 +31,7 @@ struct BatchNormFwdTrainArgs {
   float* y = nullptr;
   float* save_mean = nullptr;
   float* save_invstd = nullptr;
+  bool relu = false;  // y = max(0, BN(x))
 };
 
 // Evaluation forward with the given (running, or global batch) statistics.
@@ -38,6 +44,7 @@ struct BatchNormFwdEvalArgs {
   const float* var = nullptr;
   float eps = 1e-5f;
   float* y = nullptr;
+  bool relu = false;  // y = max(0, BN(x))
 };
 
 // Backward of the training forward; dx, dgamma, dbeta are overwritten.
@@ -51,6 +58,7 @@ struct BatchNormBwdArgs {
   float* dx = nullptr;
   float* dgamma = nullptr;
   float* dbeta = nullptr;
+  const float* relu_y = nullptr;  // fused ReLU: the forward's y; dy counts where y > 0 (null: no ReLU)
 };
 
 // The split training forward's last step: statistics of `count` values over all ranks.

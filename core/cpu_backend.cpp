@@ -79,14 +79,15 @@ void CpuBackend::linear_bwd_impl(int n, int in, int out, const float* x, const f
 }
 void CpuBackend::batchnorm2d_fwd_train_impl(const BatchNormFwdTrainArgs& a) {
   ref::batchnorm2d_fwd_train_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.running_mean, a.running_var,
-                                 a.momentum, a.eps, a.y, a.save_mean, a.save_invstd);
+                                 a.momentum, a.eps, a.y, a.save_mean, a.save_invstd, a.relu);
 }
 void CpuBackend::batchnorm2d_fwd_eval_impl(const BatchNormFwdEvalArgs& a) {
-  ref::batchnorm2d_fwd_eval_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y);
+  ref::batchnorm2d_fwd_eval_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y,
+                                a.relu);
 }
 void CpuBackend::batchnorm2d_bwd_impl(const BatchNormBwdArgs& a) {
   ref::batchnorm2d_bwd_ref(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.dx,
-                           a.dgamma, a.dbeta);
+                           a.dgamma, a.dbeta, a.relu_y);
 }
 void CpuBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) {
   ref::batchnorm2d_fwd_mean_ref(n, c, hw, x, mean);

@@ -85,6 +85,10 @@ class Module {
   virtual Tensor forward(Context& ctx, const Tensor& x) = 0;
   // Writes parameter gradients (overwriting) and returns dx; when !need_dx may return an undefined tensor.
   virtual Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) = 0;
+  // When this module runs a chain (each step's output is the next step's input and nothing else's:
+  // Sequential, a residual block's main branch), its steps in order; empty otherwise. Read by the
+  // BatchNorm + ReLU fusion (core/layers/fusion.h).
+  virtual std::vector<Module*> steps() const { return {}; }
 
   // Visits parameters (is_buffer = false) and buffers (true) depth first with full dotted names,
   // in registration order: the order of torchvision's state_dict.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/init.h"
+#include "core/layers/fusion.h"
 #include "core/rng.h"
 
 namespace inq {
@@ -29,7 +30,10 @@ Net::Net(std::unique_ptr<Module> root, std::string model_name, Shape input_chw, 
     entries_.push_back({name, &p, is_buffer, end});
     end = align_up(end + shape_numel(p.shape));
   });
+  set_batchnorm_relu_fusion(true);
 }
+
+int Net::set_batchnorm_relu_fusion(bool on) { return fuse_batchnorm_relu(*root_, on); }
 
 Backend& Net::backend() const {
   if (!backend_) throw std::logic_error("Net '" + model_name_ + "' is not materialized on a backend yet");

@@ -23,7 +23,8 @@ class Net {
     int64_t offset;     // in floats, into flat_params() or flat_buffers()
   };
 
-  // input_chw: the per-image input shape the model is built for, e.g. {3, 224, 224}.
+  // input_chw: the per-image input shape the model is built for, e.g. {3, 224, 224}. Every
+  // BatchNorm2d directly followed by a ReLU applies that ReLU itself (core/layers/fusion.h).
   Net(std::unique_ptr<Module> root, std::string model_name, Shape input_chw, int num_classes);
 
   // Allocates the flat buffers on `be`, binds every Param and initialises them from `seed`.
@@ -45,6 +46,9 @@ class Net {
   // x: [n, c, h, w] on the backend; checks the shape and names the expected one on mismatch.
   Tensor forward(Context& ctx, const Tensor& x);
   void backward(Context& ctx, const Tensor& dlogits);
+  // Turns the BatchNorm + ReLU fusion on (the default) or off between steps: the same results bit
+  // for bit, with or without the ReLU's separate passes. Returns the number of fused pairs.
+  int set_batchnorm_relu_fusion(bool on);
   // Bytes of the pool holding activations and input gradients (core/scratch_pool.h), and its arenas.
   size_t scratch_bytes() const { return scratch_.bytes(); }
   size_t scratch_arenas() const { return scratch_.arena_count(); }

@@ -9,6 +9,9 @@
 // enough to the channel mean that E[d^2] - E[d]^2 loses nothing even when a single value is a far
 // outlier.
 //
+// A fused ReLU (core/batchnorm_args.h) is core/relu_math.h's rules in the same kernels: relu_value
+// on the normalised value, relu_grad on dy wherever it is read, so fused and composed agree bit for bit.
+//
 // Synchronised BatchNorm's split pass (all-reduces between the launches) uses the same reductions
 // for its statistics and sums (the variance about the given global mean, in a second sweep), a tiny
 // per-channel finish, and an element-wise dx.
@@ -18,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/relu_math.h"
 #include "cuda/channel_reduce.cuh"
 #include "cuda/check.h"
 #include "cuda/launch.h"
@@ -79,7 +83,20 @@ struct Moment {
   const float* center;
 };
 
-// Sums of dy and dy * (x - mean[ci]): a = x, b = dy. Zero padding of V == 1 items contributes 0.
+// dy's item at `off`, masked by relu_y's with a fused ReLU (R).
+template <int V, bool R>
+__device__ __forceinline__ float4 load_grad(const float* dy, const float* relu_y, int64_t off) {
+  float4 g = load_item<V>(dy + off);
+  if constexpr (R) {
+    const float4 y = load_item<V>(relu_y + off);
+    g = make_float4(relu_grad(y.x, g.x), relu_grad(y.y, g.y), relu_grad(y.z, g.z), relu_grad(y.w, g.w));
+  }
+  return g;
+}
+
+// Sums of dy and dy * (x - mean[ci]): a = x, b = dy (masked by relu_y with a fused ReLU, R). Zero
+// padding of V == 1 items contributes 0.
+template <bool R>
 struct GradSums {
   static constexpr bool kTwoInputs = true;
   template <int V>
@@ -87,11 +104,16 @@ struct GradSums {
     return mean[ci];
   }
   template <int V>
+  __device__ float4 load_b(const float* dy, int64_t off) const {
+    return load_grad<V, R>(dy, relu_y, off);
+  }
+  template <int V>
   __device__ double2 item(float4 xv, float4 gv, float m) const {
     return make_double2(double((gv.x + gv.y) + (gv.z + gv.w)),
                         double((gv.x * (xv.x - m) + gv.y * (xv.y - m)) + (gv.z * (xv.z - m) + gv.w * (xv.w - m))));
   }
   const float* mean;
+  const float* relu_y = nullptr;
 };
 
 // Training forward, pass 2: statistics, running statistics and the normalisation coefficients
@@ -148,8 +170,9 @@ __global__ void batchnorm2d_bwd_finish_kernel(int c, int slices, double count, c
                            float(invstd * s_dy_xhat / count), meanf);
 }
 
-// Training forward, pass 3 (element-wise over planes): y = (x - mean) * scale + bias.
-template <int V>
+// Training forward, pass 3 (element-wise over planes): y = (x - mean) * scale + bias, max(0, y)
+// with a fused ReLU (R).
+template <int V, bool R>
 __global__ void batchnorm2d_normalize_kernel(int64_t planes, int c, int hw, const float* __restrict__ x,
                                              const float4* __restrict__ coef, float* __restrict__ y) {
   const int64_t per = hw / V;
@@ -164,24 +187,25 @@ __global__ void batchnorm2d_normalize_kernel(int64_t planes, int c, int hw, cons
       r.y = fmaf(v.y - k.x, k.y, k.z);
       r.z = fmaf(v.z - k.x, k.y, k.z);
       r.w = fmaf(v.w - k.x, k.y, k.z);
+      if constexpr (R) r = make_float4(relu_value(r.x), relu_value(r.y), relu_value(r.z), relu_value(r.w));
       store_item<V>(yp + i * V, r);
     }
   }
 }
 
-// Backward, pass 3 (element-wise over planes): dx = a * (dy - b - (x - mean) * f).
-template <int V>
+// Backward, pass 3 (element-wise over planes): dx = a * (dy - b - (x - mean) * f), dy masked by
+// relu_y with a fused ReLU (R).
+template <int V, bool R>
 __global__ void batchnorm2d_bwd_apply_kernel(int64_t planes, int c, int hw, const float* __restrict__ x,
-                                             const float* __restrict__ dy, const float4* __restrict__ coef,
-                                             float* __restrict__ dx) {
+                                             const float* __restrict__ dy, const float* __restrict__ relu_y,
+                                             const float4* __restrict__ coef, float* __restrict__ dx) {
   const int64_t per = hw / V;
   for (int64_t pl = blockIdx.y; pl < planes; pl += gridDim.y) {
     const float4 k = coef[pl % c];
     const float* xp = x + pl * hw;
-    const float* gp = dy + pl * hw;
     float* dxp = dx + pl * hw;
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < per; i += int64_t(gridDim.x) * blockDim.x) {
-      const float4 xv = load_item<V>(xp + i * V), gv = load_item<V>(gp + i * V);
+      const float4 xv = load_item<V>(xp + i * V), gv = load_grad<V, R>(dy, relu_y, pl * hw + i * V);
       float4 r;
       r.x = k.x * (gv.x - k.y - (xv.x - k.w) * k.z);
       r.y = k.x * (gv.y - k.y - (xv.y - k.w) * k.z);
@@ -193,8 +217,8 @@ __global__ void batchnorm2d_bwd_apply_kernel(int64_t planes, int c, int hw, cons
 }
 
 // Element-wise: block row y walks planes (image, channel), columns walk the plane's items. No
-// __restrict__ on x / y: inference may normalise in place.
-template <int V>
+// __restrict__ on x / y: inference may normalise in place. max(0, y) with a fused ReLU (R).
+template <int V, bool R>
 __global__ void batchnorm2d_fwd_eval_kernel(int64_t planes, int c, int hw, const float* x,
                                             const float* __restrict__ gamma, const float* __restrict__ beta,
                                             const float* __restrict__ running_mean,
@@ -214,6 +238,7 @@ __global__ void batchnorm2d_fwd_eval_kernel(int64_t planes, int c, int hw, const
       r.y = fmaf(v.y - mean, scale, bias);
       r.z = fmaf(v.z - mean, scale, bias);
       r.w = fmaf(v.w - mean, scale, bias);
+      if constexpr (R) r = make_float4(relu_value(r.x), relu_value(r.y), relu_value(r.z), relu_value(r.w));
       store_item<V>(yp + k * V, r);
     }
   }
@@ -277,7 +302,7 @@ PlaneGrid plane_grid(int64_t planes, int64_t per) {
 
 void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
                            float* running_mean, float* running_var, float momentum, float eps, float* y,
-                           float* save_mean, float* save_invstd, cudaStream_t stream) {
+                           float* save_mean, float* save_invstd, bool relu, cudaStream_t stream) {
   const int64_t count = int64_t(n) * hw;
   if (count < 2)
     throw std::invalid_argument("batchnorm2d: training needs more than 1 value per channel, got " +
@@ -295,15 +320,14 @@ void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* ga
   INQ_LAUNCH_CHECK();
   const int64_t planes = int64_t(n) * c;
   const PlaneGrid g = plane_grid(planes, vec ? hw / 4 : hw);
-  if (vec)
-    batchnorm2d_normalize_kernel<4><<<g.grid, g.threads, 0, stream>>>(planes, c, hw, x, coef, y);
-  else
-    batchnorm2d_normalize_kernel<1><<<g.grid, g.threads, 0, stream>>>(planes, c, hw, x, coef, y);
+  const auto kernel = vec ? (relu ? batchnorm2d_normalize_kernel<4, true> : batchnorm2d_normalize_kernel<4, false>)
+                         : (relu ? batchnorm2d_normalize_kernel<1, true> : batchnorm2d_normalize_kernel<1, false>);
+  kernel<<<g.grid, g.threads, 0, stream>>>(planes, c, hw, x, coef, y);
   INQ_LAUNCH_CHECK();
 }
 
 void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                          const float* running_mean, const float* running_var, float eps, float* y,
+                          const float* running_mean, const float* running_var, float eps, float* y, bool relu,
                           cudaStream_t stream) {
   const int64_t planes = int64_t(n) * c;
   if (planes <= 0 || hw <= 0) return;
@@ -314,17 +338,15 @@ void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gam
   const int gy = int(std::min<int64_t>(planes, 65535));
   const int gx = int(std::max<int64_t>(1, std::min<int64_t>((per + threads - 1) / threads, 8192 / gy)));
   const dim3 grid(gx, gy);
-  if (vec)
-    batchnorm2d_fwd_eval_kernel<4>
-        <<<grid, threads, 0, stream>>>(planes, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
-  else
-    batchnorm2d_fwd_eval_kernel<1>
-        <<<grid, threads, 0, stream>>>(planes, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
+  const auto kernel = vec ? (relu ? batchnorm2d_fwd_eval_kernel<4, true> : batchnorm2d_fwd_eval_kernel<4, false>)
+                         : (relu ? batchnorm2d_fwd_eval_kernel<1, true> : batchnorm2d_fwd_eval_kernel<1, false>);
+  kernel<<<grid, threads, 0, stream>>>(planes, c, hw, x, gamma, beta, running_mean, running_var, eps, y);
   INQ_LAUNCH_CHECK();
 }
 
 void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma, const float* save_mean,
-                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, cudaStream_t stream) {
+                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, const float* relu_y,
+                     cudaStream_t stream) {
   if (c <= 0) return;
   if (int64_t(n) * hw <= 0) {
     // An empty batch has zero parameter gradients (and no dx to write).
@@ -332,21 +354,22 @@ void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, cons
     if (dbeta) CUDA_CHECK(cudaMemsetAsync(dbeta, 0, sizeof(float) * size_t(c), stream));
     return;
   }
-  const bool vec = hw % 4 == 0 && aligned16(x) && aligned16(dy) && aligned16(dx);
+  const bool relu = relu_y != nullptr;
+  const bool vec = hw % 4 == 0 && aligned16(x) && aligned16(dy) && aligned16(dx) && (!relu || aligned16(relu_y));
   const size_t pbytes = partial_bytes(n, c, hw, vec);
   StreamScratch scratch(pbytes + sizeof(float4) * size_t(c), stream);
   double2* partial = scratch.as<double2>();
   float4* coef = scratch.as<float4>(pbytes);
-  const int slices = launch_partials(n, c, hw, vec, x, dy, GradSums{save_mean}, partial, stream);
+  const int slices = relu ? launch_partials(n, c, hw, vec, x, dy, GradSums<true>{save_mean, relu_y}, partial, stream)
+                          : launch_partials(n, c, hw, vec, x, dy, GradSums<false>{save_mean}, partial, stream);
   batchnorm2d_bwd_finish_kernel<<<c, kFinishThreads, 0, stream>>>(c, slices, double(int64_t(n) * hw), partial, gamma,
                                                                   save_invstd, nullptr, nullptr, dgamma, dbeta, coef);
   INQ_LAUNCH_CHECK();
   const int64_t planes = int64_t(n) * c;
   const PlaneGrid g = plane_grid(planes, vec ? hw / 4 : hw);
-  if (vec)
-    batchnorm2d_bwd_apply_kernel<4><<<g.grid, g.threads, 0, stream>>>(planes, c, hw, x, dy, coef, dx);
-  else
-    batchnorm2d_bwd_apply_kernel<1><<<g.grid, g.threads, 0, stream>>>(planes, c, hw, x, dy, coef, dx);
+  const auto kernel = vec ? (relu ? batchnorm2d_bwd_apply_kernel<4, true> : batchnorm2d_bwd_apply_kernel<4, false>)
+                         : (relu ? batchnorm2d_bwd_apply_kernel<1, true> : batchnorm2d_bwd_apply_kernel<1, false>);
+  kernel<<<g.grid, g.threads, 0, stream>>>(planes, c, hw, x, dy, relu_y, coef, dx);
   INQ_LAUNCH_CHECK();
 }
 
@@ -406,7 +429,7 @@ void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy,
   const size_t pbytes = partial_bytes(n, c, hw, vec);
   StreamScratch scratch(pbytes, stream);
   double2* partial = scratch.as<double2>();
-  const int slices = launch_partials(n, c, hw, vec, x, dy, GradSums{save_mean}, partial, stream);
+  const int slices = launch_partials(n, c, hw, vec, x, dy, GradSums<false>{save_mean}, partial, stream);
   batchnorm2d_bwd_finish_kernel<<<c, kFinishThreads, 0, stream>>>(c, slices, double(int64_t(n) * hw), partial,
                                                                   nullptr, save_invstd, sum_dy, sum_dy_xhat, nullptr,
                                                                   nullptr, nullptr);

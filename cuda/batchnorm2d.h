@@ -1,6 +1,7 @@
 // BatchNorm2d launchers (semantics of core/ref/batchnorm2d_ref.h, i.e. PyTorch's): NCHW, per-channel
 // statistics over n*hw values, deterministic: sums spread over images x channels in fixed slices, then
 // a fixed-order second pass per channel (cuda/channel_reduce.cuh); bit-identical from run to run.
+// A fused ReLU (`relu`, `relu_y`: core/batchnorm_args.h) is applied in the same kernels.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -15,14 +16,16 @@ namespace inq::cuda {
 // as the reference does.
 void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
                            float* running_mean, float* running_var, float momentum, float eps, float* y,
-                           float* save_mean, float* save_invstd, cudaStream_t stream);
+                           float* save_mean, float* save_invstd, bool relu, cudaStream_t stream);
 // Inference forward with the running statistics; y may alias x.
 void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                          const float* running_mean, const float* running_var, float eps, float* y,
+                          const float* running_mean, const float* running_var, float eps, float* y, bool relu,
                           cudaStream_t stream);
-// Backward of the training forward; dx, dgamma, dbeta overwritten (dgamma / dbeta may be nullptr).
+// Backward of the training forward; dx, dgamma, dbeta overwritten (dgamma / dbeta may be nullptr);
+// relu_y: the fused ReLU's output, or nullptr.
 void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma, const float* save_mean,
-                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, cudaStream_t stream);
+                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, const float* relu_y,
+                     cudaStream_t stream);
 
 // The training pass split where synchronised BatchNorm all-reduces (semantics of the *_ref functions
 // of core/ref/batchnorm2d_ref.h). Per-channel mean of x; throws

@@ -18,6 +18,9 @@
 //   template <int V> __device__ float setup(int c, int hw, int ci, int64_t total, const float* a) const;
 //                                                          // called by all threads of the block
 //   template <int V> __device__ double2 item(float4 a, float4 b, float param) const;
+// and, where kTwoInputs, how b's item at offset `off` is read (BatchNorm's gradient sums mask dy by
+// a fused ReLU's output there):
+//   template <int V> __device__ float4 load_b(const float* b, int64_t off) const;
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -128,7 +131,7 @@ __global__ void __launch_bounds__(kBlock)
       if (j + u * step < end) {
         const int64_t off = cur.offset<V>(c, ci, hw);
         av[u] = load_item<V>(a + off);
-        if constexpr (Op::kTwoInputs) bv[u] = load_item<V>(b + off);
+        if constexpr (Op::kTwoInputs) bv[u] = op.template load_b<V>(b, off);
       }
       cur.advance();
     }

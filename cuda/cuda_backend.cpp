@@ -240,15 +240,15 @@ void CudaBackend::linear_bwd_impl(int n, int in, int out, const float* x, const 
 
 void CudaBackend::batchnorm2d_fwd_train_impl(const BatchNormFwdTrainArgs& a) {
   cuda::batchnorm2d_fwd_train(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.running_mean, a.running_var,
-                              a.momentum, a.eps, a.y, a.save_mean, a.save_invstd, stream_);
+                              a.momentum, a.eps, a.y, a.save_mean, a.save_invstd, a.relu, stream_);
 }
 void CudaBackend::batchnorm2d_fwd_eval_impl(const BatchNormFwdEvalArgs& a) {
   cuda::batchnorm2d_fwd_eval(a.shape.n, a.shape.c, a.shape.hw, a.x, a.gamma, a.beta, a.mean, a.var, a.eps, a.y,
-                             stream_);
+                             a.relu, stream_);
 }
 void CudaBackend::batchnorm2d_bwd_impl(const BatchNormBwdArgs& a) {
   cuda::batchnorm2d_bwd(a.shape.n, a.shape.c, a.shape.hw, a.x, a.dy, a.gamma, a.save_mean, a.save_invstd, a.dx,
-                        a.dgamma, a.dbeta, stream_);
+                        a.dgamma, a.dbeta, a.relu_y, stream_);
 }
 void CudaBackend::batchnorm2d_fwd_mean_impl(int n, int c, int hw, const float* x, float* mean) {
   cuda::batchnorm2d_fwd_mean(n, c, hw, x, mean, stream_);

@@ -4,15 +4,16 @@
 
 #include <algorithm>
 
+#include "core/relu_math.h"
 #include "cuda/check.h"
 #include "cuda/launch.h"
 
 namespace inq::cuda {
 namespace {
 
-// `x > 0 ? x : 0` maps NaN to 0, exactly as the reference does.
-__device__ __forceinline__ float relu1(float x) { return x > 0.f ? x : 0.f; }
-__device__ __forceinline__ float mask1(float y, float dy) { return y > 0.f ? dy : 0.f; }
+// core/relu_math.h's rules, shared with the reference (NaN maps to 0 there too).
+__device__ __forceinline__ float relu1(float x) { return relu_value(x); }
+__device__ __forceinline__ float mask1(float y, float dy) { return relu_grad(y, dy); }
 
 // nvec float4 items first (when vec), then the scalar elements from 4*nvec on.
 __global__ void relu_fwd_kernel(int64_t n, int64_t nvec, const float* x, float* y) {

@@ -3,7 +3,8 @@
 // where no GPU is usable) and compares with the reference kernels of core/ref/ in double.
 //
 // Error measure, per output tensor: max_i |got_i - ref_i| / max_i |ref_i| (normwise relative).
-// Tolerances, float32 against double:
+// Fused ops (BatchNorm + ReLU) are also compared bit for bit with their unfused composition on the
+// same backend. Tolerances, float32 against double:
 //   kExact (0)     ops that only select or copy (ReLU forward and backward, max-pool forward);
 //   kSum (1e-6)    one rounding or sums of a few terms (add; max-pool backward, overlapping windows;
 //                  averages summed in double, rounded once to float);
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -52,6 +54,10 @@ Vec random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
 }
 
 DVec to_double(const Vec& v) { return DVec(v.begin(), v.end()); }
+
+bool same_bits(const Vec& a, const Vec& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
 
 double normwise_error(const Vec& got, const DVec& want) {
   EXPECT_EQ(got.size(), want.size());
@@ -303,6 +309,117 @@ TEST_P(BackendParity, BatchNorm) {
     dxa.dx = d.zeros(len);
     be().batchnorm2d_bwd_dx(dxa);
     EXPECT_PARITY(d.down(dxa.dx, len), dx2_ref, kCancel, "batchnorm2d_bwd_dx");
+  }
+}
+
+// ---- BatchNorm with a fused ReLU (core/batchnorm_args.h): training forward, inference forward and
+// backward against the double reference, odd shapes included; and bit for bit the unfused BatchNorm
+// followed by relu_fwd / relu_bwd on the same backend.
+
+const BnCase kBnReluCases[] = {{3, 5, 7}, {2, 16, 49}, {5, 3, 1}, {1, 7, 13}, {4, 8, 9}};
+
+TEST_P(BackendParity, BatchNormFusedRelu) {
+  const float momentum = 0.1f, eps = 1e-5f;
+  for (const BnCase& k : kBnReluCases) {
+    SCOPED_TRACE("batchnorm+relu n" + std::to_string(k.n) + " c" + std::to_string(k.c) + " hw" +
+                 std::to_string(k.hw));
+    const size_t len = size_t(k.n) * k.c * k.hw, C = size_t(k.c);
+    // beta around 0 and x shifted per channel: about half of each channel is clamped.
+    const Vec x = random_vec(len, 21, -2.0f, 3.0f), dy = random_vec(len, 22), gamma = random_vec(C, 23, 0.5f, 1.5f),
+              beta = random_vec(C, 24, -0.5f, 0.5f), rm = random_vec(C, 25), rv = random_vec(C, 26, 0.5f, 2.0f);
+    const DVec xd = to_double(x), dyd = to_double(dy), gd = to_double(gamma), bd = to_double(beta);
+    DVec rm_ref = to_double(rm), rv_ref = to_double(rv), y_ref(len), mean_ref(C), invstd_ref(C), eval_ref(len),
+         dx_ref(len), dg_ref(C), db_ref(C);
+    ref::batchnorm2d_fwd_train_ref<double>(k.n, k.c, k.hw, xd.data(), gd.data(), bd.data(), rm_ref.data(),
+                                           rv_ref.data(), momentum, eps, y_ref.data(), mean_ref.data(),
+                                           invstd_ref.data(), true);
+    const DVec rm0 = to_double(rm), rv0 = to_double(rv);
+    ref::batchnorm2d_fwd_eval_ref<double>(k.n, k.c, k.hw, xd.data(), gd.data(), bd.data(), rm0.data(), rv0.data(),
+                                          eps, eval_ref.data(), true);
+    ref::batchnorm2d_bwd_ref<double>(k.n, k.c, k.hw, xd.data(), dyd.data(), gd.data(), mean_ref.data(),
+                                     invstd_ref.data(), dx_ref.data(), dg_ref.data(), db_ref.data(), y_ref.data());
+    const size_t clamped = size_t(std::count(y_ref.begin(), y_ref.end(), 0.0));
+    EXPECT_GT(clamped, len / 5) << "the case should exercise the ReLU";
+    EXPECT_LT(clamped, len - len / 5) << "the case should exercise BatchNorm";
+
+    Buffers d(be());
+    BatchNormFwdTrainArgs train;
+    train.shape = {k.n, k.c, k.hw};
+    train.x = d.up(x);
+    train.gamma = d.up(gamma);
+    train.beta = d.up(beta);
+    train.running_mean = d.up(rm);
+    train.running_var = d.up(rv);
+    train.momentum = momentum;
+    train.eps = eps;
+    train.y = d.zeros(len);
+    train.save_mean = d.zeros(C);
+    train.save_invstd = d.zeros(C);
+    train.relu = true;
+    be().batchnorm2d_fwd_train(train);
+    const Vec y_fused = d.down(train.y, len);
+    EXPECT_PARITY(y_fused, y_ref, kDot, "batchnorm2d_fwd_train+relu y");
+    EXPECT_PARITY(d.down(train.save_invstd, C), invstd_ref, kDot, "batchnorm2d_fwd_train+relu save_invstd");
+    EXPECT_PARITY(d.down(train.running_var, C), rv_ref, kDot, "batchnorm2d_fwd_train+relu running_var");
+    // Unfused on the same backend: BatchNorm, then ReLU in place.
+    BatchNormFwdTrainArgs plain = train;
+    plain.running_mean = d.up(rm);
+    plain.running_var = d.up(rv);
+    plain.y = d.zeros(len);
+    plain.relu = false;
+    be().batchnorm2d_fwd_train(plain);
+    be().relu_fwd(int64_t(len), plain.y, plain.y);
+    EXPECT_TRUE(same_bits(d.down(plain.y, len), y_fused)) << "fused training forward differs from BatchNorm then ReLU";
+
+    BatchNormFwdEvalArgs eval;
+    eval.shape = train.shape;
+    eval.x = train.x;
+    eval.gamma = train.gamma;
+    eval.beta = train.beta;
+    eval.mean = d.up(rm);
+    eval.var = d.up(rv);
+    eval.eps = eps;
+    eval.y = d.zeros(len);
+    eval.relu = true;
+    be().batchnorm2d_fwd_eval(eval);
+    const Vec eval_fused = d.down(eval.y, len);
+    EXPECT_PARITY(eval_fused, eval_ref, kDot, "batchnorm2d_fwd_eval+relu");
+    eval.relu = false;
+    eval.y = d.zeros(len);
+    be().batchnorm2d_fwd_eval(eval);
+    be().relu_fwd(int64_t(len), eval.y, eval.y);
+    EXPECT_TRUE(same_bits(d.down(eval.y, len), eval_fused)) << "fused inference differs from BatchNorm then ReLU";
+
+    // Backward from the double reference's statistics and output (rounded), so only it is measured.
+    BatchNormBwdArgs bwd;
+    bwd.shape = train.shape;
+    bwd.x = train.x;
+    bwd.dy = d.up(dy);
+    bwd.gamma = train.gamma;
+    bwd.save_mean = d.up(Vec(mean_ref.begin(), mean_ref.end()));
+    bwd.save_invstd = d.up(Vec(invstd_ref.begin(), invstd_ref.end()));
+    bwd.dx = d.zeros(len);
+    bwd.dgamma = d.zeros(C);
+    bwd.dbeta = d.zeros(C);
+    bwd.relu_y = d.up(Vec(y_ref.begin(), y_ref.end()));
+    be().batchnorm2d_bwd(bwd);
+    const Vec dx_fused = d.down(bwd.dx, len), dg_fused = d.down(bwd.dgamma, C), db_fused = d.down(bwd.dbeta, C);
+    EXPECT_PARITY(dx_fused, dx_ref, kCancel, "batchnorm2d_bwd+relu dx");
+    EXPECT_PARITY(dg_fused, dg_ref, kDot, "batchnorm2d_bwd+relu dgamma");
+    EXPECT_PARITY(db_fused, db_ref, kDot, "batchnorm2d_bwd+relu dbeta");
+    // Unfused: relu_bwd into a gradient buffer, then BatchNorm's backward from it.
+    BatchNormBwdArgs split = bwd;
+    float* masked = d.zeros(len);
+    be().relu_bwd(int64_t(len), bwd.relu_y, bwd.dy, masked);
+    split.dy = masked;
+    split.relu_y = nullptr;
+    split.dx = d.zeros(len);
+    split.dgamma = d.zeros(C);
+    split.dbeta = d.zeros(C);
+    be().batchnorm2d_bwd(split);
+    EXPECT_TRUE(same_bits(d.down(split.dx, len), dx_fused)) << "fused backward differs from ReLU then BatchNorm";
+    EXPECT_TRUE(same_bits(d.down(split.dgamma, C), dg_fused)) << "dgamma";
+    EXPECT_TRUE(same_bits(d.down(split.dbeta, C), db_fused)) << "dbeta";
   }
 }
 

@@ -4,7 +4,7 @@
 //  - its backward by finite differences;
 //  - R ranks emulated in one process (the all-reduce done by hand) equal one batch R times as large;
 //  - the BatchNorm2d layer's wiring, through a communicator whose ranks all hold the same batch, on
-//    every backend present (cpu-ref, cpu, cuda).
+//    every backend present (cpu-ref, cpu, cuda), with and without a fused ReLU.
 // The same over MPI, with a whole model and SGD: tests/test_dist_sync_bn.cpp.
 #include <gtest/gtest.h>
 
@@ -14,11 +14,14 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/comm/communicator.h"
 #include "core/cpu_backend.h"
+#include "core/layers/activation.h"
 #include "core/layers/batchnorm2d.h"
+#include "core/layers/sequential.h"
 #include "core/net.h"
 #include "core/ref/batchnorm2d_ref.h"
 #include "tests/gradcheck.h"
@@ -245,15 +248,25 @@ struct LayerRun {
   std::vector<float> y, dx, dgamma, dbeta, rm, rv;
 };
 
+// The layer alone, or (relu) followed by a ReLU, which the Net fuses into it unless !fuse.
 LayerRun run_layer(Backend& be, Communicator* comm, int n, const std::vector<float>& x,
-                   const std::vector<float>& dy) {
+                   const std::vector<float>& dy, bool relu = false, bool fuse = true) {
   const int c = 3, h = 2, w = 3;
-  Net net(std::make_unique<BatchNorm2d>(c), "bn", Shape{c, h, w}, c);
+  std::unique_ptr<Module> root = std::make_unique<BatchNorm2d>(c);
+  if (relu) {
+    auto seq = std::make_unique<Sequential>();
+    seq->add(std::unique_ptr<BatchNorm2d>(static_cast<BatchNorm2d*>(root.release())));
+    seq->add(std::make_unique<ReLU>());
+    root = std::move(seq);
+  }
+  Net net(std::move(root), "bn", Shape{c, h, w}, c);
+  EXPECT_EQ(net.set_batchnorm_relu_fusion(fuse), relu ? 1 : 0);
   net.materialize(be, 1);
-  net.set("weight", {0.5f, 1.5f, -1.0f});
-  net.set("bias", {0.25f, 0.0f, -0.5f});
-  net.set("running_mean", {0.1f, -0.2f, 0.3f});
-  net.set("running_var", {1.0f, 2.0f, 0.5f});
+  const std::string p = relu ? "0." : "";
+  net.set(p + "weight", {0.5f, 1.5f, -1.0f});
+  net.set(p + "bias", {0.25f, 0.0f, -0.5f});
+  net.set(p + "running_mean", {0.1f, -0.2f, 0.3f});
+  net.set(p + "running_var", {1.0f, 2.0f, 0.5f});
   Context ctx{be, true, 0};
   ctx.sync_batchnorm = comm;
   const Tensor xt = to_backend(be, x.data(), {n, c, h, w});
@@ -261,10 +274,10 @@ LayerRun run_layer(Backend& be, Communicator* comm, int n, const std::vector<flo
   r.y = to_host(be, net.root().forward(ctx, xt));
   const Tensor dyt = to_backend(be, dy.data(), {n, c, h, w});
   r.dx = to_host(be, net.root().backward(ctx, dyt, true));
-  r.dgamma = to_host(be, net.find("weight")->param->grad);
-  r.dbeta = to_host(be, net.find("bias")->param->grad);
-  r.rm = net.get("running_mean");
-  r.rv = net.get("running_var");
+  r.dgamma = to_host(be, net.find(p + "weight")->param->grad);
+  r.dbeta = to_host(be, net.find(p + "bias")->param->grad);
+  r.rm = net.get(p + "running_mean");
+  r.rv = net.get(p + "running_var");
   return r;
 }
 
@@ -321,6 +334,40 @@ TEST_P(BatchNormLayer, SynchronisedOverMirroredRanksEqualsDoubleBatch) {
   EXPECT_EQ(fused_local.y, plain.y);
   EXPECT_EQ(fused_local.rv, plain.rv);
   EXPECT_NE(plain.rv, got.rv);  // n*hw vs 2*n*hw in the unbiased variance: the count is the global one
+}
+
+// With a fused ReLU the synchronised layer still equals one process with the double batch, and its
+// results are bit for bit those of the unfused BatchNorm2d and ReLU layers (the split backward
+// applies the ReLU's mask before its sums).
+TEST_P(BatchNormLayer, SynchronisedWithFusedReluEqualsDoubleBatchAndTheUnfusedLayers) {
+  Backend& be = *be_;
+  const int n = 2;
+  const size_t numel = size_t(n) * 3 * 6;
+  const std::vector<double> xd = random_vector(numel, 53, -1.0, 2.0), dyd = random_vector(numel, 54);
+  const std::vector<float> x(xd.begin(), xd.end()), dy(dyd.begin(), dyd.end());
+  std::vector<float> x2 = x, dy2 = dy;
+  x2.insert(x2.end(), x.begin(), x.end());
+  dy2.insert(dy2.end(), dy.begin(), dy.end());
+
+  MirrorCommunicator mirror(2), mirror_unfused(2);
+  const LayerRun got = run_layer(be, &mirror, n, x, dy, true);
+  const LayerRun want = run_layer(be, nullptr, 2 * n, x2, dy2, true);
+  const LayerRun unfused = run_layer(be, &mirror_unfused, n, x, dy, true, false);
+  const size_t clamped = size_t(std::count(got.y.begin(), got.y.end(), 0.0f));
+  EXPECT_GT(clamped, numel / 5);
+  EXPECT_LT(clamped, numel - numel / 5);
+  expect_near_all(got.y, rows(want.y, 0, n, 3, 6), 1e-6, "y");
+  expect_near_all(got.dx, rows(want.dx, 0, n, 3, 6), 1e-6, "dx");
+  expect_near_all(got.rv, want.rv, 1e-6, "running_var");
+  using Field = std::vector<float> LayerRun::*;
+  const std::pair<Field, const char*> fields[] = {{&LayerRun::y, "y"},           {&LayerRun::dx, "dx"},
+                                                  {&LayerRun::dgamma, "dgamma"}, {&LayerRun::dbeta, "dbeta"},
+                                                  {&LayerRun::rm, "running_mean"}, {&LayerRun::rv, "running_var"}};
+  for (const auto& [f, what] : fields) {
+    ASSERT_EQ((got.*f).size(), (unfused.*f).size()) << what;
+    EXPECT_EQ(std::memcmp((got.*f).data(), (unfused.*f).data(), (got.*f).size() * sizeof(float)), 0)
+        << what << " differs from the unfused layers";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, BatchNormLayer, ::testing::Values("cpu-ref", "cpu", "cuda"),

@@ -307,6 +307,67 @@ TEST_P(DnnlBlockedBatchNorm, MatchesTheReference) {
   EXPECT_TRUE(same_bits(single.rv, got.rv));
 }
 
+// A fused ReLU on blocked activations (the oneDNN backend's BatchNorm kernels apply it in the same
+// sweeps): within float rounding of the reference backend's fused ops, and bit for bit the oneDNN
+// backend's own BatchNorm followed by relu_fwd / relu_bwd on the same blocked buffers.
+TEST_P(DnnlBlockedBatchNorm, FusedReluIsTheComposition) {
+  const auto [n, c, h, w] = GetParam();
+  const int hw = h * w;
+  BnData d(n, c, hw);
+  CpuBackend ref(2);
+  DnnlBackend fast(2);
+  const ConvGeom g = make_conv_geom(n, c, h, w, c, 1, 1, 1, 1, 0, 0);
+  Vec eye(size_t(c) * c, 0.f);
+  for (int i = 0; i < c; ++i) eye[size_t(i) * c + i] = 1.f;
+  const size_t len = d.x.size(), C = size_t(c);
+  struct Out {
+    Vec y, y_eval, dx, dgamma, dbeta;
+  };
+  auto run = [&](Backend& be, bool fused) {
+    Tensor x0 = up(be, d.x), wt = up(be, eye), x = out(be, len), dy = up(be, d.dy);
+    be.conv2d_fwd(g, x0.data(), wt.data(), nullptr, x.data());
+    Tensor gamma = up(be, d.gamma), beta = up(be, d.beta), rm = up(be, d.rm), rv = up(be, d.rv);
+    Tensor y = out(be, len), mean = out(be, C), invstd = out(be, C), y_eval = out(be, len), dx = out(be, len),
+           dg = out(be, C), db = out(be, C), masked = out(be, len);
+    BatchNormFwdTrainArgs train{{n, c, hw}, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 0.1f, 1e-5f,
+                                y.data(), mean.data(), invstd.data()};
+    BatchNormFwdEvalArgs eval{{n, c, hw}, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 1e-5f,
+                              y_eval.data()};
+    BatchNormBwdArgs bwd{{n, c, hw}, x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
+                         dg.data(), db.data()};
+    if (fused) {
+      train.relu = eval.relu = true;
+      bwd.relu_y = y.data();
+      be.batchnorm2d_fwd_train(train);
+      be.batchnorm2d_fwd_eval(eval);
+      be.batchnorm2d_bwd(bwd);
+    } else {
+      be.batchnorm2d_fwd_train(train);
+      be.relu_fwd(int64_t(len), y.data(), y.data());
+      be.batchnorm2d_fwd_eval(eval);
+      be.relu_fwd(int64_t(len), y_eval.data(), y_eval.data());
+      be.relu_bwd(int64_t(len), y.data(), dy.data(), masked.data());
+      bwd.dy = masked.data();
+      be.batchnorm2d_bwd(bwd);
+    }
+    return Out{down(be, y), down(be, y_eval), down(be, dx), down(be, dg), down(be, db)};
+  };
+  const Out want = run(ref, true), got = run(fast, true), composed = run(fast, false);
+  const size_t clamped = size_t(std::count(want.y.begin(), want.y.end(), 0.f));
+  EXPECT_GT(clamped, len / 5);
+  EXPECT_LT(clamped, len - len / 5);
+  EXPECT_LT(rel_err(got.y, want.y), 2e-6);
+  EXPECT_LT(rel_err(got.y_eval, want.y_eval), 2e-6);
+  EXPECT_LT(rel_err(got.dx, want.dx), 1e-5);
+  EXPECT_LT(rel_err(got.dgamma, want.dgamma), 1e-5);
+  EXPECT_LT(rel_err(got.dbeta, want.dbeta), 1e-5);
+  EXPECT_TRUE(same_bits(got.y, composed.y));
+  EXPECT_TRUE(same_bits(got.y_eval, composed.y_eval));
+  EXPECT_TRUE(same_bits(got.dx, composed.dx));
+  EXPECT_TRUE(same_bits(got.dgamma, composed.dgamma));
+  EXPECT_TRUE(same_bits(got.dbeta, composed.dbeta));
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, DnnlBlockedBatchNorm,
                          ::testing::Values(std::array<int, 4>{5, 16, 7, 7}, std::array<int, 4>{3, 32, 3, 5},
                                            std::array<int, 4>{130, 16, 2, 2}, std::array<int, 4>{2, 64, 1, 1}));

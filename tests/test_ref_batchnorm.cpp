@@ -46,6 +46,42 @@ TEST(RefBatchNorm, TrainGradientsMatchFiniteDifferences) {
   expect_gradient("dbeta", beta, dbeta, loss, 1e-6, 1e-7);
 }
 
+// The fused ReLU: loss = sum max(0, BN(x)) * r; backward from the forward's output y. No value of
+// BN(x) lies within the finite-difference step of the kink (checked), where the derivative jumps.
+TEST(RefBatchNorm, FusedReluGradientsMatchFiniteDifferences) {
+  const int n = 3, c = 4, hw = 5;
+  const size_t numel = size_t(n) * c * hw;
+  std::vector<double> x = random_vector(numel, 11, -2.0, 3.0);
+  std::vector<double> gamma = random_vector(c, 12, 0.5, 1.5);
+  std::vector<double> beta = random_vector(c, 13, -0.5, 0.5);
+  const std::vector<double> r = random_vector(numel, 14);
+  const double eps = 1e-5;
+
+  std::vector<double> y(numel), pre(numel), mean(c), invstd(c), rm(c), rv(c);
+  auto loss = [&] {
+    ref::batchnorm2d_fwd_train_ref(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 0.1, eps,
+                                   y.data(), mean.data(), invstd.data(), true);
+    return dot(y, r);
+  };
+  ref::batchnorm2d_fwd_train_ref(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), 0.1, eps,
+                                 pre.data(), mean.data(), invstd.data());
+  size_t clamped = 0;
+  for (double v : pre) {
+    ASSERT_GT(std::fabs(v), 1e-3) << "a value at the kink: pick other inputs";
+    clamped += v < 0;
+  }
+  EXPECT_GT(clamped, numel / 4);
+  EXPECT_LT(clamped, numel - numel / 4);
+  loss();
+  for (size_t i = 0; i < numel; ++i) EXPECT_EQ(y[i], std::max(pre[i], 0.0));
+  std::vector<double> dx(numel), dgamma(c), dbeta(c);
+  ref::batchnorm2d_bwd_ref(n, c, hw, x.data(), r.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
+                           dgamma.data(), dbeta.data(), y.data());
+  expect_gradient("dx", x, dx, loss, 1e-6, 1e-7);
+  expect_gradient("dgamma", gamma, dgamma, loss, 1e-6, 1e-7);
+  expect_gradient("dbeta", beta, dbeta, loss, 1e-6, 1e-7);
+}
+
 // x for 2 images, 2 channels, 2 pixels: channel 0 holds {1, 2 | 3, 6}, channel 1 {-1, 0 | 0, 5}.
 const std::vector<float> kSmallX = {1, 2, -1, 0, 3, 6, 0, 5};
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/ref/batchnorm2d_ref.h"
+#include "core/relu_math.h"
 
 namespace inq::fast {
 namespace {
@@ -56,8 +57,8 @@ void totals(const BlockedShape& s, const std::vector<double>& part, int which, d
     }
 }
 
-// y = x * scale[ch] + shift[ch].
-template <int B>
+// y = x * scale[ch] + shift[ch], max(0, y) with a fused ReLU (R).
+template <int B, bool R>
 void affine(const BlockedShape& s, const float* x, const float* scale, const float* shift, float* y) {
   const int blocks = s.c / B;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(s.n) * s.c * s.hw >= kParallelMin)
@@ -69,14 +70,24 @@ void affine(const BlockedShape& s, const float* x, const float* scale, const flo
       const float* sh = shift + cb * B;
       for (int j = 0; j < s.hw; ++j)
 #pragma omp simd
-        for (int l = 0; l < B; ++l) yp[j * B + l] = xp[j * B + l] * sc[l] + sh[l];
+        for (int l = 0; l < B; ++l) {
+          const float v = xp[j * B + l] * sc[l] + sh[l];
+          yp[j * B + l] = R ? relu_value(v) : v;
+        }
     }
+}
+template <int B>
+void affine(const BlockedShape& s, const float* x, const float* scale, const float* shift, float* y, bool relu) {
+  if (relu)
+    affine<B, true>(s, x, scale, shift, y);
+  else
+    affine<B, false>(s, x, scale, shift, y);
 }
 
 template <int B>
 void fwd_train(const BlockedShape& s, const float* x, const float* gamma, const float* beta, float* running_mean,
                float* running_var, float momentum, float eps, float* y, float* save_mean, float* save_invstd,
-               std::vector<double>& work) {
+               bool relu, std::vector<double>& work) {
   const int64_t count = int64_t(s.n) * s.hw;
   std::vector<double> sum(size_t(s.c)), sq(size_t(s.c));
   group_sums<B>(
@@ -114,24 +125,34 @@ void fwd_train(const BlockedShape& s, const float* x, const float* gamma, const 
     scale[size_t(ch)] = float(sc);
     shift[size_t(ch)] = float(double(beta[ch]) - m * sc);
   }
-  affine<B>(s, x, scale.data(), shift.data(), y);
+  affine<B>(s, x, scale.data(), shift.data(), y, relu);
 }
 
-template <int B>
+// The output gradient of element k: dy[k], or relu_grad(relu_y[k], dy[k]) with a fused ReLU (R).
+template <bool R>
+inline float grad_in(const float* dy, const float* relu_y, int64_t k) {
+  return R ? relu_grad(relu_y[k], dy[k]) : dy[k];
+}
+
+template <int B, bool R>
 void bwd(const BlockedShape& s, const float* x, const float* dy, const float* gamma, const float* save_mean,
-         const float* save_invstd, float* dx, float* dgamma, float* dbeta, std::vector<double>& work) {
+         const float* save_invstd, float* dx, float* dgamma, float* dbeta, const float* relu_y,
+         std::vector<double>& work) {
   const int64_t count = int64_t(s.n) * s.hw;
+  // Offsets of block (i, cb) are those of block_of, taken once for dy, relu_y and x alike.
+  const auto base = [&](int i, int cb) { return block_of<B>(dy, s, i, cb) - dy; };
   group_sums<B>(
       s,
       [&](int i, int cb, float* a, float* b) {
-        const float* xp = block_of<B>(x, s, i, cb);
-        const float* dyp = block_of<B>(dy, s, i, cb);
+        const int64_t o = base(i, cb);
+        const float* xp = x + o;
         const float* m = save_mean + cb * B;
         for (int j = 0; j < s.hw; ++j)
 #pragma omp simd
           for (int l = 0; l < B; ++l) {
-            a[l] += dyp[j * B + l];
-            b[l] += dyp[j * B + l] * (xp[j * B + l] - m[l]);
+            const float g = grad_in<R>(dy, relu_y, o + j * B + l);
+            a[l] += g;
+            b[l] += g * (xp[j * B + l] - m[l]);
           }
       },
       work);
@@ -155,13 +176,14 @@ void bwd(const BlockedShape& s, const float* x, const float* dy, const float* ga
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(s.n) * s.c * s.hw >= kParallelMin)
   for (int i = 0; i < s.n; ++i)
     for (int cb = 0; cb < blocks; ++cb) {
-      const float* xp = block_of<B>(x, s, i, cb);
-      const float* dyp = block_of<B>(dy, s, i, cb);
-      float* dxp = block_of<B>(dx, s, i, cb);
+      const int64_t o = base(i, cb);
+      const float* xp = x + o;
+      float* dxp = dx + o;
       const float *pa = &fa[size_t(cb) * B], *pb = &fb[size_t(cb) * B], *pc = &fc[size_t(cb) * B];
       for (int j = 0; j < s.hw; ++j)
 #pragma omp simd
-        for (int l = 0; l < B; ++l) dxp[j * B + l] = pa[l] * dyp[j * B + l] + pb[l] * xp[j * B + l] + pc[l];
+        for (int l = 0; l < B; ++l)
+          dxp[j * B + l] = pa[l] * grad_in<R>(dy, relu_y, o + j * B + l) + pb[l] * xp[j * B + l] + pc[l];
     }
 }
 
@@ -175,19 +197,20 @@ void check(const BlockedShape& s) {
 
 void batchnorm2d_fwd_train_blocked(const BlockedShape& s, const float* x, const float* gamma, const float* beta,
                                    float* running_mean, float* running_var, float momentum, float eps, float* y,
-                                   float* save_mean, float* save_invstd, std::vector<double>& work) {
+                                   float* save_mean, float* save_invstd, bool relu, std::vector<double>& work) {
   check(s);
   if (int64_t(s.n) * s.hw < 2)  // the reference's error (blocked and flat agree for n * hw < 2: c values only)
     return ref::batchnorm2d_fwd_train_ref(s.n, s.c, s.hw, x, gamma, beta, running_mean, running_var, momentum, eps,
-                                          y, save_mean, save_invstd);
+                                          y, save_mean, save_invstd, relu);
   if (s.block == 16)
-    fwd_train<16>(s, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_invstd, work);
+    fwd_train<16>(s, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_invstd, relu, work);
   else
-    fwd_train<8>(s, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_invstd, work);
+    fwd_train<8>(s, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_invstd, relu, work);
 }
 
 void batchnorm2d_fwd_eval_blocked(const BlockedShape& s, const float* x, const float* gamma, const float* beta,
-                                  const float* running_mean, const float* running_var, float eps, float* y) {
+                                  const float* running_mean, const float* running_var, float eps, float* y,
+                                  bool relu) {
   check(s);
   std::vector<float> scale(size_t(s.c)), shift(size_t(s.c));
   for (int ch = 0; ch < s.c; ++ch) {
@@ -196,19 +219,20 @@ void batchnorm2d_fwd_eval_blocked(const BlockedShape& s, const float* x, const f
     shift[size_t(ch)] = float(double(beta[ch]) - double(running_mean[ch]) * sc);
   }
   if (s.block == 16)
-    affine<16>(s, x, scale.data(), shift.data(), y);
+    affine<16>(s, x, scale.data(), shift.data(), y, relu);
   else
-    affine<8>(s, x, scale.data(), shift.data(), y);
+    affine<8>(s, x, scale.data(), shift.data(), y, relu);
 }
 
 void batchnorm2d_bwd_blocked(const BlockedShape& s, const float* x, const float* dy, const float* gamma,
                              const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                             std::vector<double>& work) {
+                             const float* relu_y, std::vector<double>& work) {
   check(s);
+  const bool r = relu_y != nullptr;
   if (s.block == 16)
-    bwd<16>(s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, work);
+    (r ? bwd<16, true> : bwd<16, false>)(s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, relu_y, work);
   else
-    bwd<8>(s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, work);
+    (r ? bwd<8, true> : bwd<8, false>)(s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, relu_y, work);
 }
 
 }  // namespace inq::fast

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/ref/batchnorm2d_ref.h"
+#include "core/relu_math.h"
 
 namespace inq::fast {
 namespace {
@@ -41,17 +42,21 @@ double channel_squared_deviations(int n, int c, int hw, int ch, const float* x, 
   return sq;
 }
 
-void channel_bwd_sums(int n, int c, int hw, int ch, const float* x, const float* dy, float mean, float invstd,
-                      double* sum_dy, double* sum_dy_xhat) {
+// With a fused ReLU (R) dy counts where relu_y > 0: relu_grad in the same sweep as the sums.
+template <bool R>
+void channel_bwd_sums(int n, int c, int hw, int ch, const float* x, const float* dy, const float* relu_y, float mean,
+                      float invstd, double* sum_dy, double* sum_dy_xhat) {
   double s_dy = 0, s_dy_xc = 0;
   for (int i = 0; i < n; ++i) {
     const float* xp = plane_of(x, c, hw, i, ch);
     const float* dyp = plane_of(dy, c, hw, i, ch);
+    const float* yp = R ? plane_of(relu_y, c, hw, i, ch) : nullptr;
     float a = 0, b = 0;
 #pragma omp simd reduction(+ : a, b)
     for (int j = 0; j < hw; ++j) {
-      a += dyp[j];
-      b += dyp[j] * (xp[j] - mean);
+      const float g = R ? relu_grad(yp[j], dyp[j]) : dyp[j];
+      a += g;
+      b += g * (xp[j] - mean);
     }
     s_dy += a;
     s_dy_xc += b;
@@ -60,19 +65,31 @@ void channel_bwd_sums(int n, int c, int hw, int ch, const float* x, const float*
   *sum_dy_xhat = s_dy_xc * double(invstd);
 }
 
-// y = x * scale + shift over channel ch.
+// y = x * scale + shift over channel ch, max(0, y) with a fused ReLU (R).
+template <bool R>
 void channel_affine(int n, int c, int hw, int ch, const float* x, float scale, float shift, float* y) {
   for (int i = 0; i < n; ++i) {
     const float* xp = plane_of(x, c, hw, i, ch);
     float* yp = plane_of(y, c, hw, i, ch);
 #pragma omp simd
-    for (int j = 0; j < hw; ++j) yp[j] = xp[j] * scale + shift;
+    for (int j = 0; j < hw; ++j) {
+      const float v = xp[j] * scale + shift;
+      yp[j] = R ? relu_value(v) : v;
+    }
   }
 }
+void channel_affine(int n, int c, int hw, int ch, const float* x, float scale, float shift, float* y, bool relu) {
+  if (relu)
+    channel_affine<true>(n, c, hw, ch, x, scale, shift, y);
+  else
+    channel_affine<false>(n, c, hw, ch, x, scale, shift, y);
+}
 
-// dx = gamma * invstd * (dy - sum_dy / M - xhat * sum_dy_xhat / M), written as a * dy + b * x + c0.
-void channel_dx(int n, int c, int hw, int ch, const float* x, const float* dy, double gamma, double mean,
-                double invstd, double sum_dy, double sum_dy_xhat, int64_t count, float* dx) {
+// dx = gamma * invstd * (dy - sum_dy / M - xhat * sum_dy_xhat / M), written as a * dy + b * x + c0
+// (dy masked by relu_y > 0 with a fused ReLU, R).
+template <bool R>
+void channel_dx(int n, int c, int hw, int ch, const float* x, const float* dy, const float* relu_y, double gamma,
+                double mean, double invstd, double sum_dy, double sum_dy_xhat, int64_t count, float* dx) {
   const double m = double(count);
   const double a = gamma * invstd;
   const double b = -a * invstd * sum_dy_xhat / m;
@@ -81,10 +98,24 @@ void channel_dx(int n, int c, int hw, int ch, const float* x, const float* dy, d
   for (int i = 0; i < n; ++i) {
     const float* xp = plane_of(x, c, hw, i, ch);
     const float* dyp = plane_of(dy, c, hw, i, ch);
+    const float* yp = R ? plane_of(relu_y, c, hw, i, ch) : nullptr;
     float* dxp = plane_of(dx, c, hw, i, ch);
 #pragma omp simd
-    for (int j = 0; j < hw; ++j) dxp[j] = fa * dyp[j] + fb * xp[j] + fc;
+    for (int j = 0; j < hw; ++j) dxp[j] = fa * (R ? relu_grad(yp[j], dyp[j]) : dyp[j]) + fb * xp[j] + fc;
   }
+}
+
+// Backward of one channel: its sums, dx, dgamma and dbeta.
+template <bool R>
+void channel_bwd(int n, int c, int hw, int ch, const float* x, const float* dy, const float* relu_y,
+                 const float* gamma, const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                 float* dbeta) {
+  double s_dy = 0, s_dy_xhat = 0;
+  channel_bwd_sums<R>(n, c, hw, ch, x, dy, relu_y, save_mean[ch], save_invstd[ch], &s_dy, &s_dy_xhat);
+  channel_dx<R>(n, c, hw, ch, x, dy, relu_y, gamma[ch], save_mean[ch], save_invstd[ch], s_dy, s_dy_xhat,
+                int64_t(n) * hw, dx);
+  dgamma[ch] = float(s_dy_xhat);
+  dbeta[ch] = float(s_dy);
 }
 
 bool worth_threads(int n, int c, int hw) { return int64_t(n) * c * hw >= kParallelMin; }
@@ -93,11 +124,11 @@ bool worth_threads(int n, int c, int hw) { return int64_t(n) * c * hw >= kParall
 
 void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
                            float* running_mean, float* running_var, float momentum, float eps, float* y,
-                           float* save_mean, float* save_invstd) {
+                           float* save_mean, float* save_invstd, bool relu) {
   const int64_t count = int64_t(n) * hw;
   if (count < 2)  // the reference throws the error that names the problem
     return ref::batchnorm2d_fwd_train_ref(n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y,
-                                          save_mean, save_invstd);
+                                          save_mean, save_invstd, relu);
 #pragma omp parallel for schedule(static) if (worth_threads(n, c, hw))
   for (int ch = 0; ch < c; ++ch) {
     const double mean = channel_sum(n, c, hw, ch, x) / double(count);
@@ -108,29 +139,29 @@ void batchnorm2d_fwd_train(int n, int c, int hw, const float* x, const float* ga
                                     running_mean ? running_mean + ch : nullptr,
                                     running_var ? running_var + ch : nullptr, &save_invstd[ch]);
     const double scale = double(gamma[ch]) * double(save_invstd[ch]);
-    channel_affine(n, c, hw, ch, x, float(scale), float(double(beta[ch]) - mean * scale), y);
+    channel_affine(n, c, hw, ch, x, float(scale), float(double(beta[ch]) - mean * scale), y, relu);
   }
 }
 
 void batchnorm2d_fwd_eval(int n, int c, int hw, const float* x, const float* gamma, const float* beta,
-                          const float* running_mean, const float* running_var, float eps, float* y) {
+                          const float* running_mean, const float* running_var, float eps, float* y, bool relu) {
 #pragma omp parallel for schedule(static) if (worth_threads(n, c, hw))
   for (int ch = 0; ch < c; ++ch) {
     const double scale = double(gamma[ch]) / std::sqrt(double(running_var[ch]) + double(eps));
-    channel_affine(n, c, hw, ch, x, float(scale), float(double(beta[ch]) - double(running_mean[ch]) * scale), y);
+    channel_affine(n, c, hw, ch, x, float(scale), float(double(beta[ch]) - double(running_mean[ch]) * scale), y,
+                   relu);
   }
 }
 
 void batchnorm2d_bwd(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                     const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
-  const int64_t count = int64_t(n) * hw;
+                     const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                     const float* relu_y) {
 #pragma omp parallel for schedule(static) if (worth_threads(n, c, hw))
   for (int ch = 0; ch < c; ++ch) {
-    double s_dy = 0, s_dy_xhat = 0;
-    channel_bwd_sums(n, c, hw, ch, x, dy, save_mean[ch], save_invstd[ch], &s_dy, &s_dy_xhat);
-    channel_dx(n, c, hw, ch, x, dy, gamma[ch], save_mean[ch], save_invstd[ch], s_dy, s_dy_xhat, count, dx);
-    dgamma[ch] = float(s_dy_xhat);
-    dbeta[ch] = float(s_dy);
+    if (relu_y)
+      channel_bwd<true>(n, c, hw, ch, x, dy, relu_y, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    else
+      channel_bwd<false>(n, c, hw, ch, x, dy, relu_y, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   }
 }
 
@@ -154,7 +185,7 @@ void batchnorm2d_bwd_sums(int n, int c, int hw, const float* x, const float* dy,
 #pragma omp parallel for schedule(static) if (worth_threads(n, c, hw))
   for (int ch = 0; ch < c; ++ch) {
     double s_dy = 0, s_dy_xhat = 0;
-    channel_bwd_sums(n, c, hw, ch, x, dy, save_mean[ch], save_invstd[ch], &s_dy, &s_dy_xhat);
+    channel_bwd_sums<false>(n, c, hw, ch, x, dy, nullptr, save_mean[ch], save_invstd[ch], &s_dy, &s_dy_xhat);
     sum_dy[ch] = float(s_dy);
     sum_dy_xhat[ch] = float(s_dy_xhat);
   }
@@ -166,8 +197,8 @@ void batchnorm2d_bwd_dx(int n, int c, int hw, const float* x, const float* dy, c
   const int64_t count = int64_t(n) * hw;
 #pragma omp parallel for schedule(static) if (worth_threads(n, c, hw))
   for (int ch = 0; ch < c; ++ch)
-    channel_dx(n, c, hw, ch, x, dy, gamma[ch], save_mean[ch], save_invstd[ch], sum_dy[ch], sum_dy_xhat[ch], count,
-               dx);
+    channel_dx<false>(n, c, hw, ch, x, dy, nullptr, gamma[ch], save_mean[ch], save_invstd[ch], sum_dy[ch],
+                      sum_dy_xhat[ch], count, dx);
 }
 
 }  // namespace inq::fast

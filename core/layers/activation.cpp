@@ -8,6 +8,10 @@ namespace inq {
 
 Tensor ReLU::forward(Context& ctx, const Tensor& x) {
   y_shape_ = x.shape();
+  if (fused_) {
+    y_ = Tensor();
+    return x;
+  }
   Tensor y = inplace_ ? x : layer_buffer(ctx, y_own_, y_shape_);
   ctx.backend.relu_fwd(x.numel(), x.data(), y.data());
   y_ = keep_for_backward(ctx, y);
@@ -16,6 +20,7 @@ Tensor ReLU::forward(Context& ctx, const Tensor& x) {
 
 Tensor ReLU::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape("ReLU", dy.shape(), y_shape_);
+  if (fused_) return need_dx ? dy : Tensor();
   if (!y_.defined()) throw std::logic_error("ReLU: backward needs a training-mode forward");
   Tensor dx;
   if (need_dx) {

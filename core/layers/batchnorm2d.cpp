@@ -38,6 +38,7 @@ BatchNormFwdEvalArgs BatchNorm2d::eval_args(const BatchNormShape& shape, const T
   a.var = var;
   a.eps = eps_;
   a.y = y.data();
+  a.relu = relu_;
   return a;
 }
 
@@ -90,6 +91,7 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
       a.y = y.data();
       a.save_mean = save_mean_.data();
       a.save_invstd = save_invstd_.data();
+      a.relu = relu_;
       be.batchnorm2d_fwd_train(a);
     }
     if (!one_.defined() || one_.device() != be.device()) {
@@ -98,9 +100,11 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
     }
     be.accumulate(1, one_.data(), num_batches_tracked_->value.data());
     x_ = keep_for_backward(ctx, x);
+    y_ = relu_ ? keep_for_backward(ctx, y) : Tensor();
   } else {
     be.batchnorm2d_fwd_eval(eval_args(shape, x, running_mean_->value.data(), running_var_->value.data(), y));
     x_ = Tensor();
+    y_ = Tensor();
   }
   trained_ = ctx.training;
   return y;
@@ -108,13 +112,21 @@ Tensor BatchNorm2d::forward(Context& ctx, const Tensor& x) {
 
 Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   const std::string& who = describe();
-  if (!trained_ || !x_.defined()) throw std::logic_error(who + ": backward needs a training-mode forward");
+  if (!trained_ || !x_.defined() || (relu_ && !y_.defined()))
+    throw std::logic_error(who + ": backward needs a training-mode forward" +
+                           (relu_ ? " with the fused ReLU" : ""));
   require_grad_shape(who, dy.shape(), y_shape_);
   // The kernel always produces dx; BatchNorm is never a network's first layer, so nothing is lost.
   Backend& be = ctx.backend;
   const Tensor dx = layer_buffer(ctx, dx_, x_.shape());
   const BatchNormShape shape{to_int(x_.dim(0), who), c_, to_int(x_.dim(2) * x_.dim(3), who)};
   if (synced_) {
+    // The split ops take dy as it is: a fused ReLU's mask is applied first, into a buffer of its own.
+    Tensor g = dy;
+    if (relu_) {
+      g = layer_buffer(ctx, dy_own_, dy.shape());
+      be.relu_bwd(dy.numel(), y_.data(), dy.data(), g.data());
+    }
     // dgamma / dbeta are this rank's sums (the gradient all-reduce averages them like any other
     // gradient); dx needs the means over the global batch, hence the sums' mean over the ranks.
     ensure_shape(be, sums_, {2 * c_});
@@ -123,7 +135,7 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
     BatchNormBwdSumsArgs sums;
     sums.shape = shape;
     sums.x = x_.data();
-    sums.dy = dy.data();
+    sums.dy = g.data();
     sums.save_mean = save_mean_.data();
     sums.save_invstd = save_invstd_.data();
     sums.sum_dy = sum_dy;
@@ -136,7 +148,7 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
     BatchNormBwdDxArgs a;
     a.shape = shape;
     a.x = x_.data();
-    a.dy = dy.data();
+    a.dy = g.data();
     a.gamma = weight_->value.data();
     a.save_mean = save_mean_.data();
     a.save_invstd = save_invstd_.data();
@@ -155,10 +167,12 @@ Tensor BatchNorm2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
     a.dx = dx.data();
     a.dgamma = weight_->grad.data();
     a.dbeta = bias_->grad.data();
+    a.relu_y = relu_ ? y_.data() : nullptr;
     be.batchnorm2d_bwd(a);
     grads_ready(ctx, {weight_, bias_});
   }
   release_kept(ctx, x_);
+  release_kept(ctx, y_);
   return need_dx ? dx : Tensor();
 }
 

@@ -51,6 +51,7 @@ class Sequential : public Module {
   size_t size() const { return chain_.size(); }
   // The modules run, in order, private steps included (read by the ONNX export).
   const std::vector<Module*>& chain() const { return chain_; }
+  std::vector<Module*> steps() const override { return chain_; }
 
  private:
   std::string type_;

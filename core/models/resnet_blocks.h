@@ -21,6 +21,7 @@ class ResidualBlock : public Module {
   Tensor backward(Context& ctx, const Tensor& dy, bool need_dx) override;
   // Read by the ONNX export: the main branch's steps and the shortcut (null: identity).
   const std::vector<Module*>& main_branch() const { return main_; }
+  std::vector<Module*> steps() const override { return main_; }
   Sequential* downsample() const { return downsample_; }
 
  protected:

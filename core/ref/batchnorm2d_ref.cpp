@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/relu_math.h"
+
 namespace inq::ref {
 namespace {
 
@@ -38,18 +40,26 @@ Acc channel_squared_deviations(int n, int c, int hw, int ch, const T* x, Acc mea
   return sq;
 }
 
+// The output gradient BatchNorm sees: dy, or with a fused ReLU (relu_y: its output) what
+// relu_bwd_ref gives.
+template <typename T>
+T grad_in(const T* dy, const T* relu_y, int64_t i) {
+  return relu_y ? relu_grad(relu_y[i], dy[i]) : dy[i];
+}
+
 // Channel ch's sums of dy and dy * xhat: the first sweep of the backward pass.
 template <typename T>
-void channel_bwd_sums(int n, int c, int hw, int ch, const T* x, const T* dy, Acc mean, Acc invstd, Acc* sum_dy,
-                      Acc* sum_dy_xhat) {
+void channel_bwd_sums(int n, int c, int hw, int ch, const T* x, const T* dy, const T* relu_y, Acc mean, Acc invstd,
+                      Acc* sum_dy, Acc* sum_dy_xhat) {
   const int64_t plane = int64_t(c) * hw;
   Acc s_dy = 0, s_dy_xhat = 0;
   for (int i = 0; i < n; ++i) {
-    const T* xp = x + i * plane + int64_t(ch) * hw;
-    const T* dyp = dy + i * plane + int64_t(ch) * hw;
+    const int64_t off = i * plane + int64_t(ch) * hw;
+    const T* xp = x + off;
     for (int j = 0; j < hw; ++j) {
-      s_dy += Acc(dyp[j]);
-      s_dy_xhat += Acc(dyp[j]) * (Acc(xp[j]) - mean) * invstd;
+      const Acc g = Acc(grad_in(dy, relu_y, off + j));
+      s_dy += g;
+      s_dy_xhat += g * (Acc(xp[j]) - mean) * invstd;
     }
   }
   *sum_dy = s_dy;
@@ -74,7 +84,7 @@ void update_running(int ch, Acc mean, Acc var, int64_t count, T momentum, T* run
 // so the result does not depend on the thread count at all.
 template <typename T>
 void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, T* running_mean,
-                               T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd) {
+                               T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd, bool relu_out) {
   const int64_t count = int64_t(n) * hw;
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
@@ -87,7 +97,10 @@ void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma,
     for (int i = 0; i < n; ++i) {
       const T* xp = x + i * plane + int64_t(ch) * hw;
       T* yp = y + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) yp[j] = T((Acc(xp[j]) - mean) * invstd * g + b);
+      for (int j = 0; j < hw; ++j) {
+        const T v = T((Acc(xp[j]) - mean) * invstd * g + b);
+        yp[j] = relu_out ? relu_value(v) : v;
+      }
     }
     save_mean[ch] = T(mean);
     save_invstd[ch] = T(invstd);
@@ -97,7 +110,7 @@ void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma,
 
 template <typename T>
 void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, const T* running_mean,
-                              const T* running_var, T eps, T* y) {
+                              const T* running_var, T eps, T* y, bool relu_out) {
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) {
@@ -107,7 +120,10 @@ void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, 
     for (int i = 0; i < n; ++i) {
       const T* xp = x + i * plane + int64_t(ch) * hw;
       T* yp = y + i * plane + int64_t(ch) * hw;
-      for (int j = 0; j < hw; ++j) yp[j] = T((Acc(xp[j]) - mean) * invstd * g + b);
+      for (int j = 0; j < hw; ++j) {
+        const T v = T((Acc(xp[j]) - mean) * invstd * g + b);
+        yp[j] = relu_out ? relu_value(v) : v;
+      }
     }
   }
 }
@@ -116,7 +132,7 @@ void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, 
 //   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma).
 template <typename T>
 void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T* gamma, const T* save_mean,
-                         const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+                         const T* save_invstd, T* dx, T* dgamma, T* dbeta, const T* relu_y) {
   const int64_t count = int64_t(n) * hw;
   const int64_t plane = int64_t(c) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
@@ -124,16 +140,16 @@ void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T*
     const Acc mean = Acc(save_mean[ch]);
     const Acc invstd = Acc(save_invstd[ch]);
     Acc sum_dy = 0, sum_dy_xhat = 0;
-    channel_bwd_sums(n, c, hw, ch, x, dy, mean, invstd, &sum_dy, &sum_dy_xhat);
+    channel_bwd_sums(n, c, hw, ch, x, dy, relu_y, mean, invstd, &sum_dy, &sum_dy_xhat);
     const Acc m = Acc(count);
     const Acc k = Acc(gamma[ch]) * invstd / m;
     for (int i = 0; i < n; ++i) {
-      const T* xp = x + i * plane + int64_t(ch) * hw;
-      const T* dyp = dy + i * plane + int64_t(ch) * hw;
-      T* dxp = dx + i * plane + int64_t(ch) * hw;
+      const int64_t off = i * plane + int64_t(ch) * hw;
+      const T* xp = x + off;
+      T* dxp = dx + off;
       for (int j = 0; j < hw; ++j) {
         const Acc xhat = (Acc(xp[j]) - mean) * invstd;
-        dxp[j] = T(k * (m * Acc(dyp[j]) - sum_dy - xhat * sum_dy_xhat));
+        dxp[j] = T(k * (m * Acc(grad_in(dy, relu_y, off + j)) - sum_dy - xhat * sum_dy_xhat));
       }
     }
     dgamma[ch] = T(sum_dy_xhat);
@@ -174,7 +190,8 @@ void batchnorm2d_bwd_sums_ref(int n, int c, int hw, const T* x, const T* dy, con
 #pragma omp parallel for schedule(static) if (int64_t(n) * plane >= kParallelMin)
   for (int ch = 0; ch < c; ++ch) {
     Acc s_dy = 0, s_dy_xhat = 0;
-    channel_bwd_sums(n, c, hw, ch, x, dy, Acc(save_mean[ch]), Acc(save_invstd[ch]), &s_dy, &s_dy_xhat);
+    channel_bwd_sums(n, c, hw, ch, x, dy, static_cast<const T*>(nullptr), Acc(save_mean[ch]), Acc(save_invstd[ch]),
+                     &s_dy, &s_dy_xhat);
     sum_dy[ch] = T(s_dy);
     sum_dy_xhat[ch] = T(s_dy_xhat);
   }
@@ -206,10 +223,11 @@ void batchnorm2d_bwd_dx_ref(int n, int c, int hw, const T* x, const T* dy, const
 
 #define INQ_INSTANTIATE_BN(T)                                                                                       \
   template void batchnorm2d_fwd_train_ref<T>(int, int, int, const T*, const T*, const T*, T*, T*, T, T, T*, T*,    \
-                                             T*);                                                                  \
+                                             T*, bool);                                                            \
   template void batchnorm2d_fwd_eval_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T,    \
-                                            T*);                                                                   \
-  template void batchnorm2d_bwd_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T*, T*, T*); \
+                                            T*, bool);                                                             \
+  template void batchnorm2d_bwd_ref<T>(int, int, int, const T*, const T*, const T*, const T*, const T*, T*, T*, T*,  \
+                                       const T*);                                                                  \
   template void batchnorm2d_fwd_mean_ref<T>(int, int, int, const T*, T*);                                           \
   template void batchnorm2d_fwd_var_ref<T>(int, int, int, const T*, const T*, T*);                                  \
   template void batchnorm2d_fwd_finish_ref<T>(int, int64_t, const T*, const T*, T, T, T*, T*, T*);                  \

@@ -9,16 +9,20 @@ namespace inq::ref {
 // Training: normalises with batch statistics over (n, hw) per channel; running stats updated as
 // running = (1 - momentum) * running + momentum * batch_stat (unbiased variance);
 // save_mean / save_invstd = 1/sqrt(var_biased + eps) kept for backward.
+// Fused ReLU (core/batchnorm_args.h): with `relu` the forwards write max(0, y) of the rounded y,
+// as relu_fwd_ref on their unfused output; the backward with `relu_y` (the fused forward's output)
+// reads dy as relu_bwd_ref(relu_y, dy) would give it, so fused and composed agree bit for bit.
 template <typename T>
 void batchnorm2d_fwd_train_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, T* running_mean,
-                               T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd);
+                               T* running_var, T momentum, T eps, T* y, T* save_mean, T* save_invstd,
+                               bool relu = false);
 template <typename T>
 void batchnorm2d_fwd_eval_ref(int n, int c, int hw, const T* x, const T* gamma, const T* beta, const T* running_mean,
-                              const T* running_var, T eps, T* y);
+                              const T* running_var, T eps, T* y, bool relu = false);
 // Backward of the training-mode forward; dx, dgamma, dbeta overwritten.
 template <typename T>
 void batchnorm2d_bwd_ref(int n, int c, int hw, const T* x, const T* dy, const T* gamma, const T* save_mean,
-                         const T* save_invstd, T* dx, T* dgamma, T* dbeta);
+                         const T* save_invstd, T* dx, T* dgamma, T* dbeta, const T* relu_y = nullptr);
 
 // Training split at the points where synchronised BatchNorm all-reduces over the ranks
 // (core/layers/batchnorm2d.cpp). With one rank (no reduction between the calls) the sequence

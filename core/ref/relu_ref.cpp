@@ -1,16 +1,17 @@
 #include "core/ref/relu_ref.h"
 
+#include "core/relu_math.h"
+
 namespace inq::ref {
 namespace {
 // Below this many elements the thread start-up costs more than the work.
 constexpr int64_t kParallelMin = int64_t(1) << 16;
 }  // namespace
 
-// x > 0 is false for NaN and -0, so both map to +0 (as fmaxf(x, 0) does on the GPU).
 template <typename T>
 void relu_fwd_ref(int64_t n, const T* x, T* y) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) y[i] = relu_value(x[i]);
 }
 
 // Reads y, not x, so the forward may have overwritten its input. Where dx aliases dy each
@@ -18,7 +19,7 @@ void relu_fwd_ref(int64_t n, const T* x, T* y) {
 template <typename T>
 void relu_bwd_ref(int64_t n, const T* y, const T* dy, T* dx) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) dx[i] = relu_grad(y[i], dy[i]);
 }
 
 template void relu_fwd_ref<float>(int64_t, const float*, float*);

@@ -119,7 +119,7 @@ TEST_F(CudaSyncBatchNorm, SplitChainEqualsFusedReference) {
   cuda::batchnorm2d_fwd_finish(c, int64_t(n) * hw, dmean.get(), dvar.get(), 0.1f, 1e-5f, drm.get(), drv.get(),
                                dinv.get(), stream_);
   cuda::batchnorm2d_fwd_eval(n, c, hw, dxv.get(), dgam.get(), dbet.get(), dmean.get(), dvar.get(), 1e-5f,
-                             dy_out.get(), stream_);
+                             dy_out.get(), false, stream_);
   cuda::batchnorm2d_bwd_sums(n, c, hw, dxv.get(), ddy.get(), dmean.get(), dinv.get(), dsdy.get(), dsdyx.get(),
                              stream_);
   cuda::batchnorm2d_bwd_dx(n, c, hw, dxv.get(), ddy.get(), dgam.get(), dmean.get(), dinv.get(), dsdy.get(),

@@ -207,12 +207,12 @@ void batchnorm_case(cudaStream_t stream, int n, int c, int hw, size_t off, bool 
       dmean_ref(mean_ref), dinv_ref(invstd_ref), ddg(unset), ddb(unset);
   cuda::batchnorm2d_fwd_train(n, c, hw, dx_in.get(), dgam.get(), dbet.get(), running ? drm.get() : nullptr,
                               running ? drv.get() : nullptr, momentum, eps, dout.get(), dmean.get(), dinv.get(),
-                              stream);
+                              false, stream);
   cuda::batchnorm2d_fwd_eval(n, c, hw, dx_in.get(), dgam.get(), dbet.get(), drm0.get(), drv0.get(), eps, deval.get(),
-                             stream);
+                             false, stream);
   // Backward from the reference's saved statistics, so it is checked on its own.
   cuda::batchnorm2d_bwd(n, c, hw, dx_in.get(), ddy.get(), dgam.get(), dmean_ref.get(), dinv_ref.get(), ddx.get(),
-                        ddg.get(), ddb.get(), stream);
+                        ddg.get(), ddb.get(), nullptr, stream);
   check(cudaStreamSynchronize(stream), "batchnorm kernels");
   expect_close(dout.host(), y_ref, "bn y " + at);
   expect_close(dmean.host(), mean_ref, "bn save_mean " + at);
@@ -251,9 +251,9 @@ TEST_F(CudaKernels, ChannelReductionsAreBitReproducible) {
     DeviceArray<float> dx_in(x), ddy(dy), dgam(gamma), dbet(beta), dout(zeros), dmean(channel_zeros),
         dinv(channel_zeros), ddx(zeros), ddg(channel_zeros), ddb(channel_zeros), dbias(channel_zeros);
     cuda::batchnorm2d_fwd_train(n, c, hw, dx_in.get(), dgam.get(), dbet.get(), nullptr, nullptr, 0.1f, 1e-5f,
-                                dout.get(), dmean.get(), dinv.get(), stream_);
+                                dout.get(), dmean.get(), dinv.get(), false, stream_);
     cuda::batchnorm2d_bwd(n, c, hw, dx_in.get(), ddy.get(), dgam.get(), dmean.get(), dinv.get(), ddx.get(), ddg.get(),
-                          ddb.get(), stream_);
+                          ddb.get(), nullptr, stream_);
     cuda::bias_bwd(n, c, hw, ddy.get(), dbias.get(), stream_);
     sync();
     Vec all;
@@ -412,7 +412,8 @@ TEST(CudaLaunchers, RejectBadArgumentsLikeTheReference) {
   EXPECT_THROW(inq::cuda::dropout_bwd(4, -0.5f, nullptr, none, none, nullptr), std::invalid_argument);
   EXPECT_THROW(inq::cuda::concat_fwd(2, 4, 3, 4, 2, none, none, nullptr), std::invalid_argument);
   EXPECT_THROW(
-      inq::cuda::batchnorm2d_fwd_train(1, 3, 1, none, none, none, none, none, 0.1f, 1e-5f, none, none, none, nullptr),
+      inq::cuda::batchnorm2d_fwd_train(1, 3, 1, none, none, none, none, none, 0.1f, 1e-5f, none, none, none, false,
+                                       nullptr),
       std::invalid_argument);
   EXPECT_THROW(inq::cuda::sgd_step(8, none, none, nullptr, nullptr, 0.1f, 0.9f, 0.f, false, nullptr),
                std::invalid_argument);
