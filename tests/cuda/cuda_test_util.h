@@ -1,18 +1,57 @@
-// Helpers shared by the CUDA kernel tests: device arrays (optionally misaligned), random inputs,
-// bit-exact and relative comparisons with a message naming the first difference. Only for builds
-// with CUDA (the including test guards with INQ_WITH_CUDA).
+// Helpers shared by the CUDA tests. In every build: a fixture for the tests of the CUDA backend
+// through its Backend interface (skips without a usable device). With CUDA only (INQ_WITH_CUDA):
+// device arrays (optionally misaligned), random inputs, bit-exact and relative comparisons with a
+// message naming the first difference.
 #pragma once
 #include <gtest/gtest.h>
-#include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "core/backend.h"
+
+namespace inq::cuda_test {
+
+// The CUDA backend (`gpu`), or a skip where there is no usable device; device copies of host
+// vectors that live as long as the test.
+class CudaBackendTest : public ::testing::Test {
+ protected:
+  // A suite with more to set up calls this first and returns at once if IsSkipped().
+  void SetUp() override {
+    std::string why;
+    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
+    gpu = make_backend(Device::CUDA);
+  }
+  // 16 spare bytes after the data: no allocation is empty.
+  template <typename T>
+  T* upload(const std::vector<T>& host) {
+    auto s = gpu->allocate(host.size() * sizeof(T) + 16);
+    gpu->copy_from_host(s->data(), host.data(), host.size() * sizeof(T));
+    keep.push_back(s);
+    return static_cast<T*>(s->data());
+  }
+  template <typename T>
+  std::vector<T> download(const T* p, size_t n) {
+    std::vector<T> h(n);
+    gpu->copy_to_host(h.data(), p, n * sizeof(T));
+    return h;
+  }
+
+  std::unique_ptr<Backend> gpu;
+  std::vector<std::shared_ptr<Storage>> keep;
+};
+
+}  // namespace inq::cuda_test
+
+#ifdef INQ_WITH_CUDA
+#include <cuda_runtime_api.h>
 
 namespace inq::cuda_test {
 
@@ -86,3 +125,5 @@ void expect_close(const Vec& got, const Vec& want, const std::string& what, doub
 }
 
 }  // namespace inq::cuda_test
+
+#endif  // INQ_WITH_CUDA

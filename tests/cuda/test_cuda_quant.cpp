@@ -13,33 +13,12 @@
 #include "core/quant/quant_kernel.h"
 #include "core/quant/quant_ref.h"
 #include "core/ref/inq_ref.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace inq {
 namespace {
 
-class CudaQuant : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-    gpu = make_backend(Device::CUDA);
-  }
-  template <typename T>
-  T* upload(const std::vector<T>& host) {
-    auto s = gpu->allocate(host.size() * sizeof(T) + 16);
-    gpu->copy_from_host(s->data(), host.data(), host.size() * sizeof(T));
-    keep.push_back(s);
-    return static_cast<T*>(s->data());
-  }
-  template <typename T>
-  std::vector<T> download(const T* p, size_t n) {
-    std::vector<T> h(n);
-    gpu->copy_to_host(h.data(), p, n * sizeof(T));
-    return h;
-  }
-  std::unique_ptr<Backend> gpu;
-  std::vector<std::shared_ptr<Storage>> keep;
-};
+class CudaQuant : public cuda_test::CudaBackendTest {};
 
 std::vector<float> weights(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
