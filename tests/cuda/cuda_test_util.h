@@ -1,7 +1,8 @@
 // Helpers shared by the CUDA tests. In every build: a fixture for the tests of the CUDA backend
-// through its Backend interface (skips without a usable device). With CUDA only (INQ_WITH_CUDA):
-// device arrays (optionally misaligned), random inputs, bit-exact and relative comparisons with a
-// message naming the first difference.
+// through its Backend interface (skips without a usable device), random weights. With CUDA only
+// (INQ_WITH_CUDA): a fixture for raw kernel launches on a stream, device arrays (optionally
+// misaligned), random inputs, bit-exact and relative comparisons with a message naming the first
+// difference.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -48,6 +49,15 @@ class CudaBackendTest : public ::testing::Test {
   std::vector<std::shared_ptr<Storage>> keep;
 };
 
+// n weights drawn from N(0, 0.05^2) with std::mt19937(seed): a trained layer's scale.
+inline std::vector<float> normal_weights(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.05f);
+  std::vector<float> w(n);
+  for (auto& v : w) v = g(rng);
+  return w;
+}
+
 }  // namespace inq::cuda_test
 
 #ifdef INQ_WITH_CUDA
@@ -60,6 +70,21 @@ using Vec = std::vector<float>;
 void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
+
+// Raw kernel launches: skips without a usable device, else a stream of the test's own.
+class CudaStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!cuda_available(&why)) GTEST_SKIP() << "CUDA kernel tests need a usable GPU: " << why;
+    check(cudaStreamCreate(&stream_), "cudaStreamCreate");
+  }
+  void TearDown() override {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  void sync() { check(cudaStreamSynchronize(stream_), "kernel"); }
+  cudaStream_t stream_ = nullptr;
+};
 
 // Device copy of a host vector; `offset` elements of slack in front make the data start misaligned.
 template <typename T>

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "core/backend.h"
@@ -28,10 +27,7 @@ class CudaInq : public cuda_test::CudaBackendTest {
 };
 
 std::vector<float> weights(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 0.05f);
-  std::vector<float> w(n);
-  for (auto& v : w) v = g(rng);
+  std::vector<float> w = cuda_test::normal_weights(n, seed);
   for (size_t i = 0; i < n; i += 97) w[i] = 0.0625f;  // ties, broken by index
   return w;
 }
