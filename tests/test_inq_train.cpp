@@ -22,6 +22,7 @@
 #include "core/train/inq_schedule.h"
 #include "core/train/trainer.h"
 #include "data/synthetic.h"
+#include "tests/model_test_util.h"
 #include "tests/train_test_util.h"
 
 namespace inq {
@@ -245,12 +246,7 @@ void add_conv1_stats(const HostBatch& b, const std::vector<float>& w, double wei
 
 TEST(InqBatchNormRecalibration, GivesTheMeanOfTheBatchStatisticsAndMovesNoParameter) {
   auto be = make_backend(Device::CPU, {/*threads=*/1});
-  ModelOptions mo;
-  mo.name = "resnet8";
-  mo.num_classes = 10;
-  mo.in_channels = 1;
-  mo.image_size = 28;
-  auto net = make_model(mo);
+  auto net = make_model(test::resnet8_options());
   net->materialize(*be, 3);
   auto data = make_synthetic(96, {1, 28, 28}, 10, 0);
   LoaderOptions lo;
