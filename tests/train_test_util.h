@@ -1,6 +1,7 @@
-// Shared by the CPU training tests (test_inq_train, test_prune_train, test_quant_train): a small
-// resnet8 config on synthetic data, quiet run options, metrics.jsonl's records, and a suite fixture
-// whose tiny FP32 run makes the pretrained weights the INQ, pruning and quantisation runs start from.
+// Shared by the CPU training tests (test_inq_train, test_prune_train, test_quant_train,
+// test_inq_options): a small resnet8 config on synthetic data, quiet run options, metrics.jsonl's
+// records, and a suite fixture whose tiny FP32 run makes the pretrained weights the INQ, pruning and
+// quantisation runs start from.
 #pragma once
 #include <gtest/gtest.h>
 
