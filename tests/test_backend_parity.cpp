@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -33,6 +32,7 @@
 #include "core/ref/pool2d_ref.h"
 #include "core/ref/relu_ref.h"
 #include "core/ref/softmax_xent_ref.h"
+#include "tests/test_util.h"
 
 namespace inq {
 namespace {
@@ -45,13 +45,7 @@ constexpr double kCancel = 1e-4;
 using Vec = std::vector<float>;
 using DVec = std::vector<double>;
 
-Vec random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  Vec v(n);
-  for (auto& x : v) x = u(gen);
-  return v;
-}
+using test::uniform_vec;
 
 DVec to_double(const Vec& v) { return DVec(v.begin(), v.end()); }
 
@@ -149,7 +143,7 @@ TEST_P(BackendParity, Convolution) {
                                 k.dil, k.dil, k.groups);
     g.n = k.n;
     const size_t nx = size_t(g.x_numel()), nw = size_t(g.w_numel()), ny = size_t(g.y_numel());
-    const Vec x = random_vec(nx, 1), w = random_vec(nw, 2), b = random_vec(size_t(g.k), 3), dy = random_vec(ny, 4);
+    const Vec x = uniform_vec(nx, 1), w = uniform_vec(nw, 2), b = uniform_vec(size_t(g.k), 3), dy = uniform_vec(ny, 4);
     DVec y_ref(ny), dx_ref(nx), dw_ref(nw), db_ref(size_t(g.k));
     const DVec xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
     ref::conv2d_fwd_ref<double>(g, xd.data(), wd.data(), bd.data(), y_ref.data());
@@ -190,8 +184,8 @@ TEST_P(BackendParity, BatchNorm) {
   for (const BnCase& k : kBnCases) {
     SCOPED_TRACE("batchnorm n" + std::to_string(k.n) + " c" + std::to_string(k.c) + " hw" + std::to_string(k.hw));
     const size_t len = size_t(k.n) * k.c * k.hw, C = size_t(k.c);
-    const Vec x = random_vec(len, 11, -2.0f, 3.0f), dy = random_vec(len, 12), gamma = random_vec(C, 13, 0.5f, 1.5f),
-              beta = random_vec(C, 14), rm = random_vec(C, 15), rv = random_vec(C, 16, 0.5f, 2.0f);
+    const Vec x = uniform_vec(len, 11, -2.0f, 3.0f), dy = uniform_vec(len, 12), gamma = uniform_vec(C, 13, 0.5f, 1.5f),
+              beta = uniform_vec(C, 14), rm = uniform_vec(C, 15), rv = uniform_vec(C, 16, 0.5f, 2.0f);
     const DVec xd = to_double(x), dyd = to_double(dy), gd = to_double(gamma), bd = to_double(beta);
     DVec rm_ref = to_double(rm), rv_ref = to_double(rv), y_ref(len), mean_ref(C), invstd_ref(C), eval_ref(len),
          dx_ref(len), dg_ref(C), db_ref(C);
@@ -446,7 +440,7 @@ TEST_P(BackendParity, Pooling) {
     const PoolGeom g = make_pool_geom(k.n, k.c, k.h, k.w, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.ceil_mode,
                                       k.count_include_pad);
     const size_t nx = size_t(g.x_numel()), ny = size_t(g.y_numel());
-    const Vec x = random_vec(nx, 21), dy = random_vec(ny, 22);
+    const Vec x = uniform_vec(nx, 21), dy = uniform_vec(ny, 22);
     const DVec xd = to_double(x), dyd = to_double(dy);
     DVec max_ref(ny), max_dx_ref(nx), avg_ref(ny), avg_dx_ref(nx);
     std::vector<int32_t> argmax_ref(ny);
@@ -472,7 +466,7 @@ TEST_P(BackendParity, Pooling) {
   for (const auto& [oh, ow] : outputs) {
     const int n = 2, c = 3, h = 7, w = 5;
     const size_t nx = size_t(n) * c * h * w, ny = size_t(n) * c * oh * ow;
-    const Vec x = random_vec(nx, 23), dy = random_vec(ny, 24);
+    const Vec x = uniform_vec(nx, 23), dy = uniform_vec(ny, 24);
     const DVec xd = to_double(x), dyd = to_double(dy);
     DVec y_ref(ny), dx_ref(nx);
     ref::adaptive_avgpool2d_fwd_ref<double>(n, c, h, w, oh, ow, xd.data(), y_ref.data());
@@ -494,8 +488,8 @@ TEST_P(BackendParity, Linear) {
   for (const auto& [n, in, out] : shapes) {
     SCOPED_TRACE("linear n" + std::to_string(n) + " " + std::to_string(in) + " -> " + std::to_string(out));
     const size_t nx = size_t(n) * in, nw = size_t(out) * in, ny = size_t(n) * out;
-    const Vec x = random_vec(nx, 31), w = random_vec(nw, 32), b = random_vec(size_t(out), 33),
-              dy = random_vec(ny, 34);
+    const Vec x = uniform_vec(nx, 31), w = uniform_vec(nw, 32), b = uniform_vec(size_t(out), 33),
+              dy = uniform_vec(ny, 34);
     const DVec xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
     DVec y_ref(ny), dx_ref(nx), dw_ref(nw), db_ref(static_cast<size_t>(out));
     ref::linear_fwd_ref<double>(n, in, out, xd.data(), wd.data(), bd.data(), y_ref.data());
@@ -517,7 +511,7 @@ TEST_P(BackendParity, Linear) {
 
 TEST_P(BackendParity, ReluAndAdd) {
   const int64_t n = 1031;  // not a multiple of any vector width
-  Vec x = random_vec(size_t(n), 41), other = random_vec(size_t(n), 42), dy = random_vec(size_t(n), 43);
+  Vec x = uniform_vec(size_t(n), 41), other = uniform_vec(size_t(n), 42), dy = uniform_vec(size_t(n), 43);
   for (size_t i = 0; i < x.size(); i += 7) x[i] = 0.0f;  // the kink itself
   const DVec xd = to_double(x), od = to_double(other), dyd = to_double(dy);
   DVec relu_ref(xd.size()), relu_dx_ref(xd.size()), add_ref(xd.size());
@@ -539,7 +533,7 @@ TEST_P(BackendParity, ReluAndAdd) {
 
 TEST_P(BackendParity, SoftmaxCrossEntropy) {
   const int n = 6, classes = 10;
-  const Vec logits = random_vec(size_t(n) * classes, 51, -4.0f, 4.0f);
+  const Vec logits = uniform_vec(size_t(n) * classes, 51, -4.0f, 4.0f);
   const std::vector<int32_t> labels = {0, 3, 9, 3, 5, 1};
   for (const float smoothing : {0.0f, 0.1f}) {
     SCOPED_TRACE("label smoothing " + std::to_string(smoothing));
@@ -564,7 +558,7 @@ TEST_P(BackendParity, SoftmaxCrossEntropy) {
 TEST_P(BackendParity, QuotientAverages) {
   for (const int64_t n : {int64_t(1), int64_t(37), int64_t(1000)}) {
     SCOPED_TRACE("quotient n" + std::to_string(n));
-    const Vec a = random_vec(size_t(n), 41), b = random_vec(size_t(n), 42, -3.0f, 5.0f);
+    const Vec a = uniform_vec(size_t(n), 41), b = uniform_vec(size_t(n), 42, -3.0f, 5.0f);
     const double momentum = 0.1, batches = 3.0;
     DVec y_ref(static_cast<size_t>(n));
     for (size_t i = 0; i < size_t(n); ++i) y_ref[i] = (double(a[i]) / momentum + double(b[i]) / momentum) / batches;

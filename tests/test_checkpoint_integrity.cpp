@@ -23,6 +23,7 @@
 #include "core/models/zoo.h"
 #include "core/train/checkpoint.h"
 #include "core/train/optimizer.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 
 namespace inq {
@@ -70,12 +71,7 @@ class CheckpointIntegrity : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::make_temp_dir("checkpoint_integrity_");
-    ModelOptions o;
-    o.name = "resnet8";
-    o.num_classes = 10;
-    o.in_channels = 1;
-    o.image_size = 28;
-    net_ = make_model(o);
+    net_ = make_model(test::resnet8_options());
     net_->materialize(be_, 1);
     sgd_ = std::make_unique<Sgd>(*net_, SgdOptions{});
     path_ = (dir_ / "checkpoint.safetensors").string();

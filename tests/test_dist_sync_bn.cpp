@@ -174,12 +174,8 @@ TEST(DistSyncBn, TwoRanksEqualOneRankDoubleBatch) {
 #else
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not found (openmpi-bin)";
   const auto dir = test::make_temp_dir("dist_sync_bn_");
-  const std::string cmd = "INQ_DIST_SYNC_BN_OUT=" + dir.string() +
-                          " OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
-                          "timeout 300 mpirun -np 2 --oversubscribe /proc/" +
-                          std::to_string(getpid()) + "/exe --gtest_filter=DistSyncBnWorker.Train 2>&1";
   int code = 0;
-  const std::string log = test::run_command(cmd, &code);
+  const std::string log = test::run_self_on_two_ranks("DistSyncBnWorker.Train", "INQ_DIST_SYNC_BN_OUT", dir, &code);
   ASSERT_EQ(code, 0) << log;
 
   LocalCommunicator local;

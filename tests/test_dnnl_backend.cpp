@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include "core/geometry.h"
 #include "core/module.h"
 #include "core/models/zoo.h"
+#include "tests/test_util.h"
 #ifdef INQ_WITH_DNNL
 #include "core/dnnl/dnnl_backend.h"
 #endif
@@ -34,13 +34,7 @@ TEST(DnnlBackend, NotBuilt) { GTEST_SKIP() << "this build has no oneDNN backend 
 
 using Vec = std::vector<float>;
 
-Vec random_vec(size_t n, unsigned seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  Vec v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
+using test::uniform_vec;
 
 // Largest |a - b| over the largest |b| (or `floor`, the size of the terms where b cancels to ~0):
 // float rounding of sums of a few hundred terms stays ~1e-6.
@@ -118,8 +112,8 @@ TEST_P(DnnlConv2d, MatchesTheReferenceForwardAndBackward) {
   const ConvGeom& g = cc.g;
   CpuBackend ref(2);
   DnnlBackend fast(2);
-  const Vec x = random_vec(size_t(g.x_numel()), 1), w = random_vec(size_t(g.w_numel()), 2, -0.3f, 0.3f);
-  const Vec b = random_vec(size_t(g.k), 3), dy = random_vec(size_t(g.y_numel()), 4);
+  const Vec x = uniform_vec(size_t(g.x_numel()), 1), w = uniform_vec(size_t(g.w_numel()), 2, -0.3f, 0.3f);
+  const Vec b = uniform_vec(size_t(g.k), 3), dy = uniform_vec(size_t(g.y_numel()), 4);
   const ConvResult want = run_conv(ref, cc, x, w, b, dy), got = run_conv(fast, cc, x, w, b, dy);
   EXPECT_LT(rel_err(got.y, want.y), 2e-6) << "forward";
   EXPECT_LT(rel_err(got.dx, want.dx), 2e-6) << "data gradient";
@@ -147,8 +141,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DnnlConv2d, ::testing::ValuesIn(conv_cases()),
 TEST(DnnlConvFallback, RefusedPassRunsTheReferenceWithOneNote) {
   const ConvCase cc = conv_cases()[1];  // stride2_widen, with bias
   const ConvGeom& g = cc.g;
-  const Vec x = random_vec(size_t(g.x_numel()), 1), w = random_vec(size_t(g.w_numel()), 2, -0.3f, 0.3f);
-  const Vec b = random_vec(size_t(g.k), 3), dy = random_vec(size_t(g.y_numel()), 4);
+  const Vec x = uniform_vec(size_t(g.x_numel()), 1), w = uniform_vec(size_t(g.w_numel()), 2, -0.3f, 0.3f);
+  const Vec b = uniform_vec(size_t(g.k), 3), dy = uniform_vec(size_t(g.y_numel()), 4);
   CpuBackend ref(2);
   const ConvResult want = run_conv(ref, cc, x, w, b, dy);
   ASSERT_EQ(setenv("INQ_DNNL_REFUSE", "conv2d_bwd_data,conv2d_fwd", 1), 0);
@@ -177,12 +171,12 @@ struct BnData {
   Vec x, dy, gamma, beta, rm, rv;
   BnData(int n_, int c_, int hw_) : n(n_), c(c_), hw(hw_) {
     const size_t len = size_t(n) * c * hw;
-    x = random_vec(len, 11, -2.f, 3.f);
-    dy = random_vec(len, 12);
-    gamma = random_vec(size_t(c), 13, 0.5f, 1.5f);
-    beta = random_vec(size_t(c), 14);
-    rm = random_vec(size_t(c), 15);
-    rv = random_vec(size_t(c), 16, 0.5f, 2.f);
+    x = uniform_vec(len, 11, -2.f, 3.f);
+    dy = uniform_vec(len, 12);
+    gamma = uniform_vec(size_t(c), 13, 0.5f, 1.5f);
+    beta = uniform_vec(size_t(c), 14);
+    rm = uniform_vec(size_t(c), 15);
+    rv = uniform_vec(size_t(c), 16, 0.5f, 2.f);
   }
 };
 
@@ -381,7 +375,7 @@ TEST(DnnlBlockedMaxPool, IsTheReferenceBitForBit) {
   const ConvGeom g = make_conv_geom(n, c, h, w, c, 1, 1, 1, 1, 0, 0);
   Vec eye(size_t(c) * c, 0.f);
   for (int i = 0; i < c; ++i) eye[size_t(i) * c + i] = 1.f;
-  Vec xv = random_vec(size_t(g.x_numel()), 41);
+  Vec xv = uniform_vec(size_t(g.x_numel()), 41);
   for (size_t i = 0; i < xv.size(); i += 7) xv[i] = 0.5f;  // ties
   xv[123] = NAN;
   for (const PoolGeom& pg : {make_pool_geom(n, c, h, w, 3, 3, 2, 2, 1, 1, /*ceil_mode=*/true),
@@ -408,7 +402,7 @@ TEST(DnnlBlockedMaxPool, IsTheReferenceBitForBit) {
 TEST(DnnlLayouts, FreedBufferForgetsItsFormat) {
   DnnlBackend fast(1);
   const ConvGeom g = make_conv_geom(2, 16, 4, 4, 16, 1, 1, 1, 1, 0, 0);
-  const Vec xv = random_vec(size_t(g.x_numel()), 31), wv = random_vec(size_t(g.w_numel()), 32);
+  const Vec xv = uniform_vec(size_t(g.x_numel()), 31), wv = uniform_vec(size_t(g.w_numel()), 32);
   const Tensor x = up(fast, xv), w = up(fast, wv);
   float* first = nullptr;
   {
@@ -499,7 +493,7 @@ TEST(DnnlInheritedOps, PoolingReluAddAndLossAreTheReferenceBitForBit) {
   CpuBackend ref(2);
   DnnlBackend fast(2);
   const PoolGeom pg = make_pool_geom(3, 5, 11, 10, 3, 3, 2, 2, 1, 0, /*ceil_mode=*/true);
-  const Vec x = random_vec(size_t(pg.x_numel()), 21), dy = random_vec(size_t(pg.y_numel()), 22);
+  const Vec x = uniform_vec(size_t(pg.x_numel()), 21), dy = uniform_vec(size_t(pg.y_numel()), 22);
   Vec y_r(size_t(pg.y_numel())), y_f(y_r.size()), dx_r(x.size()), dx_f(x.size());
   std::vector<int32_t> am_r(y_r.size()), am_f(y_r.size());
   ref.maxpool2d_fwd(pg, x.data(), y_r.data(), am_r.data());
@@ -518,7 +512,7 @@ TEST(DnnlInheritedOps, PoolingReluAddAndLossAreTheReferenceBitForBit) {
   ref.add_fwd(int64_t(x.size()), x.data(), dx_r.data(), dx_r.data());
   fast.add_fwd(int64_t(x.size()), x.data(), dx_f.data(), dx_f.data());
   EXPECT_TRUE(same_bits(dx_f, dx_r));
-  const Vec logits = random_vec(40, 23);
+  const Vec logits = uniform_vec(40, 23);
   const std::vector<int32_t> labels{0, 3, 9, 2};
   Vec p_r(40), p_f(40), l_r(4), l_f(4);
   ref.softmax_xent_fwd(4, 10, logits.data(), labels.data(), 0.f, p_r.data(), l_r.data());

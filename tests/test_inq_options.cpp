@@ -19,7 +19,7 @@
 #include "core/inq/projection_preview.h"
 #include "core/io/safetensors.h"
 #include "core/train/trainer.h"
-#include "tests/test_util.h"
+#include "tests/train_test_util.h"
 
 namespace inq {
 namespace {
@@ -158,37 +158,26 @@ nlohmann::json tiny_config() {
   })");
 }
 
-class InqOptionsRun : public testing::Test {
+class InqOptionsRun : public test::Fp32TrainedSuite {
  protected:
   static void SetUpTestSuite() {
-    root_ = test::make_temp_dir("inq_options_");
     nlohmann::json fp32 = tiny_config();
     fp32["train"]["epochs"] = 1;
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / "fp32").string();
-    Trainer t(Config(fp32), o);
-    ASSERT_TRUE(t.run().completed);
+    train_fp32("inq_options_", fp32);
   }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
   static nlohmann::json inq_config(const nlohmann::json& extra) {
     nlohmann::json j = tiny_config();
-    j["init"]["weights"] = (root_ / "fp32" / "model.safetensors").string();
+    j["init"]["weights"] = init_;
     j["inq"] = {{"bits", 3}, {"portions", {0.5, 1.0}}, {"epochs_per_stage", 1}};
     if (!extra.is_null()) j["inq"].update(extra);
     return j;
   }
   static std::string train(const std::string& name, const nlohmann::json& cfg) {
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / name).string();
-    Trainer t(Config(cfg), o);
+    Trainer t(Config(cfg), quiet(name));
     EXPECT_TRUE(t.run().completed);
     return (root_ / name / "model.safetensors").string();
   }
-  static fs::path root_;
 };
-fs::path InqOptionsRun::root_;
 
 TEST_F(InqOptionsRun, ZeroFreeMseRunEndsInItsLevelSetsWithoutZeros) {
   const std::string model = train("zf", inq_config({{"zero_free", true}, {"n1_rule", "mse"}}));

@@ -11,6 +11,7 @@
 #include "core/inq/log2_levels.h"
 #include "core/io/safetensors.h"
 #include "core/models/zoo.h"
+#include "tests/model_test_util.h"
 
 namespace inq {
 namespace {
@@ -19,12 +20,7 @@ struct Fixture {
   std::unique_ptr<Backend> be = make_backend(Device::CPU, {/*threads=*/1});
   std::unique_ptr<Net> net;
   explicit Fixture(uint64_t seed = 1) {
-    ModelOptions o;
-    o.name = "resnet8";
-    o.num_classes = 10;
-    o.in_channels = 1;
-    o.image_size = 28;
-    net = make_model(o);
+    net = make_model(test::resnet8_options());
     net->materialize(*be, seed);
   }
   std::vector<uint8_t> mask(const InqState& s) {

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -23,37 +22,19 @@
 #include "core/train/inq_schedule.h"
 #include "core/train/trainer.h"
 #include "data/synthetic.h"
-#include "tests/test_util.h"
+#include "tests/model_test_util.h"
+#include "tests/train_test_util.h"
 
 namespace inq {
 namespace {
 
 namespace fs = std::filesystem;
 using test::file_contents;
-
-std::vector<nlohmann::json> read_metrics(const fs::path& dir) {
-  std::ifstream f(dir / "metrics.jsonl");
-  std::vector<nlohmann::json> v;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
-
-// resnet8 on 128 synthetic images, batch 32: 4 steps per epoch.
-nlohmann::json base_config() {
-  return nlohmann::json::parse(R"({
-    "device": "cpu", "threads": 1, "seed": 0,
-    "model": {"name": "resnet8", "in_channels": 1, "image_size": 28, "num_classes": 10},
-    "data": {"dataset": "synthetic", "synthetic": {"size": 128, "test_size": 64}, "workers": 1},
-    "train": {"batch_size": 32, "log_every": 1000},
-    "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
-    "lr_schedule": {"type": "multistep", "milestones": [1], "gamma": 0.1}
-  })");
-}
+using test::read_metrics;
 
 // Three stages of two epochs: 24 steps.
 nlohmann::json inq_config(const std::string& init) {
-  nlohmann::json j = base_config();
+  nlohmann::json j = test::resnet8_synthetic_config();
   j["init"]["weights"] = init;
   j["inq"] = {{"bits", 4}, {"portions", {0.5, 0.8, 1.0}}, {"epochs_per_stage", 2}};
   return j;
@@ -71,35 +52,10 @@ Snapshot snapshot(Net& net, const InqState& s) {
   return out;
 }
 
-class InqTrain : public testing::Test {
+class InqTrain : public test::Fp32TrainedSuite {
  protected:
-  static void SetUpTestSuite() {
-    root_ = test::make_temp_dir("inq_train_inq_");
-    nlohmann::json fp32 = base_config();
-    fp32["train"]["epochs"] = 2;
-    fp32["optimizer"]["lr"] = 0.05;
-    fp32["lr_schedule"] = {{"type", "constant"}};
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / "fp32").string();
-    Trainer t(Config(fp32), o);
-    ASSERT_TRUE(t.run().completed);
-    init_ = (root_ / "fp32" / "model.safetensors").string();
-  }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
-
-  static RunOptions quiet(const std::string& name) {
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / name).string();
-    return o;
-  }
-
-  static fs::path root_;
-  static std::string init_;
+  static void SetUpTestSuite() { train_fp32("inq_train_inq_", test::resnet8_fp32_config()); }
 };
-fs::path InqTrain::root_;
-std::string InqTrain::init_;
 
 TEST_F(InqTrain, StagesFreezeTheirPortionsAndFrozenWeightsNeverMove) {
   const nlohmann::json cfg = inq_config(init_);
@@ -290,12 +246,7 @@ void add_conv1_stats(const HostBatch& b, const std::vector<float>& w, double wei
 
 TEST(InqBatchNormRecalibration, GivesTheMeanOfTheBatchStatisticsAndMovesNoParameter) {
   auto be = make_backend(Device::CPU, {/*threads=*/1});
-  ModelOptions mo;
-  mo.name = "resnet8";
-  mo.num_classes = 10;
-  mo.in_channels = 1;
-  mo.image_size = 28;
-  auto net = make_model(mo);
+  auto net = make_model(test::resnet8_options());
   net->materialize(*be, 3);
   auto data = make_synthetic(96, {1, 28, 28}, 10, 0);
   LoaderOptions lo;

@@ -24,6 +24,7 @@
 #include "core/train/optimizer.h"
 #include "core/train/train_config.h"
 #include "core/train/trainer.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 
 namespace inq {
@@ -34,12 +35,7 @@ using test::error_of;
 namespace fs = std::filesystem;
 
 std::unique_ptr<Net> resnet8(CpuBackend& be, int classes, uint64_t seed) {
-  ModelOptions o;
-  o.name = "resnet8";
-  o.num_classes = classes;
-  o.in_channels = 1;
-  o.image_size = 28;
-  auto net = make_model(o);
+  auto net = make_model(test::resnet8_options(classes));
   net->materialize(be, seed);
   return net;
 }

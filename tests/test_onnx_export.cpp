@@ -20,6 +20,7 @@
 #include "core/export/int8_model.h"
 #include "core/export/onnx_export.h"
 #include "core/train/evaluate.h"
+#include "tests/model_test_util.h"
 #include "tests/onnx_test_util.h"
 #include "tests/test_util.h"
 
@@ -152,17 +153,8 @@ INSTANTIATE_TEST_SUITE_P(EveryModel, OnnxZoo,
                                          ZooCase{"alexnet", 3, 224, 2}, ZooCase{"googlenet", 3, 64, 8}),
                          [](const testing::TestParamInfo<ZooCase>& i) { return std::string(i.param.name); });
 
-ModelOptions resnet8() {
-  ModelOptions mo;
-  mo.name = "resnet8";
-  mo.num_classes = 10;
-  mo.in_channels = 1;
-  mo.image_size = 28;
-  return mo;
-}
-
 TEST(OnnxExport, FloatModeWritesEveryTensorAsFp32) {
-  const InqModelSource src = test::quantized_source(resnet8(), 4, 1);
+  const InqModelSource src = test::quantized_source(test::resnet8_options(), 4, 1);
   const fs::path dir = test::make_temp_dir("onnx_float_");
   OnnxExportOptions o;
   o.mode = OnnxExportOptions::Mode::Float;
@@ -180,7 +172,7 @@ TEST(OnnxExport, FloatModeWritesEveryTensorAsFp32) {
 }
 
 TEST(OnnxExport, ScheduleShortOfSigmaOneIsRefusedNamingTheTensors) {
-  const InqModelSource src = test::quantized_source(resnet8(), 4, 1, 0.5);
+  const InqModelSource src = test::quantized_source(test::resnet8_options(), 4, 1, 0.5);
   const ExportGraph g = build_export_graph(*src.net);
   const fs::path dir = test::make_temp_dir("onnx_partial_");
   const std::string path = (dir / "p.onnx").string();
@@ -202,7 +194,7 @@ TEST(OnnxExport, ScheduleShortOfSigmaOneIsRefusedNamingTheTensors) {
 }
 
 TEST(OnnxExport, ModelWithoutInqMetadataNeedsFloat) {
-  InqModelSource src = test::quantized_source(resnet8(), 4, 1);
+  InqModelSource src = test::quantized_source(test::resnet8_options(), 4, 1);
   src.has_inq = false;
   src.tensors.clear();
   const ExportGraph g = build_export_graph(*src.net);
@@ -216,7 +208,7 @@ TEST(OnnxExport, ModelWithoutInqMetadataNeedsFloat) {
 }
 
 TEST(OnnxExport, WeightOffItsLevelsIsRefused) {
-  const InqModelSource src = test::quantized_source(resnet8(), 4, 1);
+  const InqModelSource src = test::quantized_source(test::resnet8_options(), 4, 1);
   std::vector<float> w = src.net->get("layer1.0.conv2.weight");
   w[5] = 0.3f;  // not a power of two
   src.net->set("layer1.0.conv2.weight", w);
@@ -232,7 +224,7 @@ TEST(OnnxExport, WeightOffItsLevelsIsRefused) {
 }
 
 TEST(Int8Model, WeightsAreShiftsAndTheFoldedGraphComputesTheEngineLogits) {
-  const InqModelSource src = test::quantized_source(resnet8(), 4, 5);
+  const InqModelSource src = test::quantized_source(test::resnet8_options(), 4, 5);
   const ExportGraph g = build_export_graph(*src.net);
   Int8Model m = make_int8_model(src, g);
   EXPECT_EQ(m.weights_zeroed(), 0);  // 4 bits: at most 4 exponents per channel
@@ -308,10 +300,10 @@ class InqExportCli : public testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::make_temp_dir("inq_export_cli_");
-    const InqModelSource full = test::quantized_source(resnet8(), 3, 1);
+    const InqModelSource full = test::quantized_source(test::resnet8_options(), 3, 1);
     test::write_model_file((dir_ / "full.safetensors").string(), full);
     test::write_model_file((dir_ / "plain.safetensors").string(), full, false);
-    const InqModelSource half = test::quantized_source(resnet8(), 3, 1, 0.5);
+    const InqModelSource half = test::quantized_source(test::resnet8_options(), 3, 1, 0.5);
     test::write_model_file((dir_ / "half.safetensors").string(), half);
     std::ofstream(dir_ / "data.json") << R"({"device": "cpu", "threads": 1,
       "model": {"name": "resnet8", "in_channels": 1, "image_size": 28, "num_classes": 10},

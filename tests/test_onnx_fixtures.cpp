@@ -16,6 +16,7 @@
 #include "core/export/onnx_export.h"
 #include "core/io/safetensors.h"
 #include "core/train/evaluate.h"
+#include "tests/model_test_util.h"
 #include "tests/onnx_test_util.h"
 
 namespace inq {
@@ -65,12 +66,7 @@ void write_fixture(const ModelOptions& mo, int64_t n) {
 }
 
 TEST(OnnxFixtures, Resnet8) {
-  ModelOptions mo;
-  mo.name = "resnet8";
-  mo.num_classes = 10;
-  mo.in_channels = 1;
-  mo.image_size = 28;
-  write_fixture(mo, 16);
+  write_fixture(test::resnet8_options(), 16);
 }
 
 TEST(OnnxFixtures, Resnet18) {

@@ -21,6 +21,7 @@
 #include "core/prune/pruner.h"
 #include "core/ref/prune_ref.h"
 #include "core/train/train_config.h"
+#include "tests/model_test_util.h"
 
 namespace inq {
 namespace {
@@ -152,12 +153,7 @@ struct Fixture {
   std::unique_ptr<Backend> be = make_backend(Device::CPU, {/*threads=*/1});
   std::unique_ptr<Net> net;
   Fixture() {
-    ModelOptions o;
-    o.name = "resnet8";
-    o.num_classes = 10;
-    o.in_channels = 1;
-    o.image_size = 28;
-    net = make_model(o);
+    net = make_model(test::resnet8_options());
     net->materialize(*be, 3);
   }
 };

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -21,29 +20,18 @@
 #include "core/io/safetensors.h"
 #include "core/prune/prune_config.h"
 #include "core/train/trainer.h"
-#include "tests/test_util.h"
+#include "tests/train_test_util.h"
 
 namespace inq {
 namespace {
 
 namespace fs = std::filesystem;
 using test::file_contents;
-
-// resnet8 on 128 synthetic images, batch 32: 4 steps per epoch.
-nlohmann::json base_config() {
-  return nlohmann::json::parse(R"({
-    "device": "cpu", "threads": 1, "seed": 0,
-    "model": {"name": "resnet8", "in_channels": 1, "image_size": 28, "num_classes": 10},
-    "data": {"dataset": "synthetic", "synthetic": {"size": 128, "test_size": 64}, "workers": 1},
-    "train": {"batch_size": 32, "log_every": 1000},
-    "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
-    "lr_schedule": {"type": "multistep", "milestones": [1], "gamma": 0.1}
-  })");
-}
+using test::read_metrics;
 
 // Prune 3 epochs (steps at epochs 0, 1, 2) then three 4-bit INQ stages of one epoch: 24 steps.
 nlohmann::json prune_config(const std::string& init, bool splicing) {
-  nlohmann::json j = base_config();
+  nlohmann::json j = test::resnet8_synthetic_config();
   j["init"]["weights"] = init;
   j["inq"] = {{"bits", 4}, {"portions", {0.5, 0.8, 1.0}}, {"epochs_per_stage", 1}};
   j["prune"] = {{"sparsity", 0.6}, {"targets", {{"fc.weight", 0.8}, {"conv1.*", 0.3}}}, {"epochs", 3},
@@ -61,43 +49,15 @@ std::vector<uint8_t> host_mask(Net& net, const InqState& s) {
   return m;
 }
 
-std::vector<nlohmann::json> read_metrics(const fs::path& dir) {
-  std::ifstream f(dir / "metrics.jsonl");
-  std::vector<nlohmann::json> v;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
-
 double target_of(const std::string& name) {
   if (name == "fc.weight") return 0.8;
   if (name.rfind("conv1.", 0) == 0) return 0.3;
   return 0.6;
 }
 
-class PruneTrain : public testing::Test {
+class PruneTrain : public test::Fp32TrainedSuite {
  protected:
-  static void SetUpTestSuite() {
-    root_ = test::make_temp_dir("inq_prune_train_");
-    nlohmann::json fp32 = base_config();
-    fp32["train"]["epochs"] = 2;
-    fp32["optimizer"]["lr"] = 0.05;
-    fp32["lr_schedule"] = {{"type", "constant"}};
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / "fp32").string();
-    Trainer t(Config(fp32), o);
-    ASSERT_TRUE(t.run().completed);
-    init_ = (root_ / "fp32" / "model.safetensors").string();
-  }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
-
-  static RunOptions quiet(const std::string& name) {
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / name).string();
-    return o;
-  }
+  static void SetUpTestSuite() { train_fp32("inq_prune_train_", test::resnet8_fp32_config()); }
 
   // Runs `cfg` and checks the invariants at every phase end.
   static void run_and_check(const nlohmann::json& cfg, const std::string& name, bool splicing) {
@@ -174,12 +134,7 @@ class PruneTrain : public testing::Test {
     EXPECT_EQ(sum.global_step, 24);
     EXPECT_EQ(phases, 4);
   }
-
-  static fs::path root_;
-  static std::string init_;
 };
-fs::path PruneTrain::root_;
-std::string PruneTrain::init_;
 
 TEST_F(PruneTrain, PrunesToTheExactTargetsAndKeepsThePrunedZerosThroughEveryStage) {
   run_and_check(prune_config(init_, false), "plain", false);
@@ -225,12 +180,7 @@ TEST_F(PruneTrain, SplicingEndsAtTheExactTargetsWithThePrunedZerosFrozen) {
 
 void expect_resume_identical(const fs::path& root, const nlohmann::json& cfg, const std::vector<int64_t>& stops,
                              const std::string& tag) {
-  auto quiet = [&](const std::string& name) {
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root / name).string();
-    return o;
-  };
+  auto quiet = [&](const std::string& name) { return test::quiet_run(root / name); };
   Trainer straight(Config(cfg), quiet(tag + "_straight"));
   ASSERT_TRUE(straight.run().completed);
   for (size_t i = 0; i < stops.size(); ++i) {

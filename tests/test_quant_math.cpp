@@ -14,6 +14,7 @@
 #include "core/models/zoo.h"
 #include "core/quant/quant_ref.h"
 #include "core/quant/quant_transform.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 
 namespace inq {
@@ -208,12 +209,7 @@ TEST(QuantMath, LevelCheckAcceptsExactlyTheLevelSets) {
 // apply() puts q(W) into the quantised tensors only; restore() brings the latent W back bit for bit.
 TEST(QuantTransformTest, AppliesToTheChosenTensorsAndRestoresBitForBit) {
   auto be = make_backend(Device::CPU, BackendOptions{});
-  ModelOptions mo;
-  mo.name = "resnet8";
-  mo.in_channels = 1;
-  mo.image_size = 28;
-  mo.num_classes = 10;
-  auto net = make_model(mo);
+  auto net = make_model(test::resnet8_options());
   net->materialize(*be, 5);
   QuantSettings s;
   s.enabled = true;

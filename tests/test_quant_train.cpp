@@ -18,67 +18,34 @@
 #include "core/quant/quant_model_file.h"
 #include "core/train/train_config.h"
 #include "core/train/trainer.h"
-#include "tests/test_util.h"
+#include "tests/train_test_util.h"
 
 namespace inq {
 namespace {
 
 namespace fs = std::filesystem;
 using test::file_contents;
+using test::read_metrics;
 
 const std::string kBin = std::string(INQ_BINARY_DIR) + "/bin/";
 
-std::vector<nlohmann::json> read_metrics(const fs::path& dir) {
-  std::ifstream f(dir / "metrics.jsonl");
-  std::vector<nlohmann::json> v;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
-
-// resnet8 on 128 synthetic images, batch 32: 4 steps per epoch.
+// resnet8 on 128 synthetic images, batch 32, 2 epochs: 8 steps.
 nlohmann::json base_config() {
-  return nlohmann::json::parse(R"({
-    "device": "cpu", "threads": 1, "seed": 0,
-    "model": {"name": "resnet8", "in_channels": 1, "image_size": 28, "num_classes": 10},
-    "data": {"dataset": "synthetic", "synthetic": {"size": 128, "test_size": 64}, "workers": 1},
-    "train": {"batch_size": 32, "log_every": 1000, "epochs": 2},
-    "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
-    "lr_schedule": {"type": "multistep", "milestones": [1], "gamma": 0.1}
-  })");
+  nlohmann::json j = test::resnet8_synthetic_config();
+  j["train"]["epochs"] = 2;
+  return j;
 }
 
-class QuantTrain : public testing::Test {
+class QuantTrain : public test::Fp32TrainedSuite {
  protected:
-  static void SetUpTestSuite() {
-    root_ = test::make_temp_dir("inq_quant_train_");
-    nlohmann::json fp32 = base_config();
-    fp32["optimizer"]["lr"] = 0.05;
-    fp32["lr_schedule"] = {{"type", "constant"}};
-    Trainer t(Config(fp32), quiet("fp32"));
-    ASSERT_TRUE(t.run().completed);
-    init_ = (root_ / "fp32" / "model.safetensors").string();
-  }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
-
-  static RunOptions quiet(const std::string& name) {
-    RunOptions o;
-    o.log = nullptr;
-    o.out = (root_ / name).string();
-    return o;
-  }
+  static void SetUpTestSuite() { train_fp32("inq_quant_train_", test::resnet8_fp32_config()); }
   static nlohmann::json quant_config(const nlohmann::json& quant) {
     nlohmann::json j = base_config();
     j["init"]["weights"] = init_;
     j["quant"] = quant;
     return j;
   }
-
-  static fs::path root_;
-  static std::string init_;
 };
-fs::path QuantTrain::root_;
-std::string QuantTrain::init_;
 
 struct Case {
   nlohmann::json quant;

@@ -22,6 +22,7 @@
 #include "core/train/optimizer.h"
 #include "core/train/train_step.h"
 #include "core/train/trainer.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 
 namespace inq {
@@ -42,12 +43,7 @@ std::string device_name(const ::testing::TestParamInfo<Device>& info) {
 // resnet8 on 1x28x28 inputs, 10 classes, with a fixed random batch of 8 on the device.
 struct StepFixture {
   explicit StepFixture(Device device) : be(make_backend(device, BackendOptions{1})) {
-    ModelOptions mo;
-    mo.name = "resnet8";
-    mo.in_channels = 1;
-    mo.image_size = 28;
-    mo.num_classes = 10;
-    net = make_model(mo);
+    net = make_model(test::resnet8_options());
     net->materialize(*be, 0);
     sgd = std::make_unique<Sgd>(*net, SgdOptions{0.05, 0.9, 5e-4, false});
     loss = std::make_unique<SoftmaxCrossEntropy>(*be, kBatch, 10, 0.1);

@@ -1,9 +1,11 @@
-// Small helpers shared by the test files: shell commands, Python probes, temporary directories, files.
+// Small helpers shared by the test files: shell commands, Python probes, temporary directories, files,
+// random inputs.
 #pragma once
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -65,6 +68,15 @@ std::string py_list(const std::vector<T>& v) {
   for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
   s << ']';
   return s.str();
+}
+
+// n floats uniform in [lo, hi), drawn with std::mt19937(seed).
+inline std::vector<float> uniform_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(gen);
+  return v;
 }
 
 // Creates a new empty directory `parent`/`prefix`XXXXXX (unique, even across processes); throws on failure.

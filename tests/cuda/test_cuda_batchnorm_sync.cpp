@@ -27,18 +27,7 @@ namespace {
 
 using namespace cuda_test;
 
-class CudaSyncBatchNorm : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "CUDA kernel tests need a usable GPU: " << why;
-    check(cudaStreamCreate(&stream_), "cudaStreamCreate");
-  }
-  void TearDown() override {
-    if (stream_) cudaStreamDestroy(stream_);
-  }
-  cudaStream_t stream_ = nullptr;
-};
+class CudaSyncBatchNorm : public CudaStreamTest {};
 
 void sync_case(cudaStream_t stream, int n, int c, int hw, size_t off, bool running) {
   std::ostringstream os;

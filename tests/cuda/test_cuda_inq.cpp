@@ -3,50 +3,31 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "core/backend.h"
 #include "core/inq/log2_levels.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace inq {
 namespace {
 
-class CudaInq : public ::testing::Test {
+class CudaInq : public cuda_test::CudaBackendTest {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
+    CudaBackendTest::SetUp();
+    if (IsSkipped()) return;
     BackendOptions reference;  // the oracle: the reference kernels (device "cpu-ref")
     reference.threads = 1;
     reference.cpu_reference = true;
     cpu = make_backend(Device::CPU, reference);
-    gpu = make_backend(Device::CUDA);
   }
 
-  template <typename T>
-  T* upload(const std::vector<T>& host) {
-    auto s = gpu->allocate(host.size() * sizeof(T) + 1);
-    gpu->copy_from_host(s->data(), host.data(), host.size() * sizeof(T));
-    keep.push_back(s);
-    return static_cast<T*>(s->data());
-  }
-  template <typename T>
-  std::vector<T> download(const T* p, size_t n) {
-    std::vector<T> h(n);
-    gpu->copy_to_host(h.data(), p, n * sizeof(T));
-    return h;
-  }
-
-  std::unique_ptr<Backend> cpu, gpu;
-  std::vector<std::shared_ptr<Storage>> keep;
+  std::unique_ptr<Backend> cpu;
 };
 
 std::vector<float> weights(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 0.05f);
-  std::vector<float> w(n);
-  for (auto& v : w) v = g(rng);
+  std::vector<float> w = cuda_test::normal_weights(n, seed);
   for (size_t i = 0; i < n; i += 97) w[i] = 0.0625f;  // ties, broken by index
   return w;
 }

@@ -40,19 +40,7 @@ namespace {
 
 using namespace cuda_test;
 
-class CudaKernels : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "CUDA kernel tests need a usable GPU: " << why;
-    check(cudaStreamCreate(&stream_), "cudaStreamCreate");
-  }
-  void TearDown() override {
-    if (stream_) cudaStreamDestroy(stream_);
-  }
-  void sync() { check(cudaStreamSynchronize(stream_), "kernel"); }
-  cudaStream_t stream_ = nullptr;
-};
+class CudaKernels : public CudaStreamTest {};
 
 // In place (as the layers use them) and misaligned by one float: float4 body, scalar tail, or all scalar.
 TEST_F(CudaKernels, ReluAddAccumulateConcatMatchExactly) {

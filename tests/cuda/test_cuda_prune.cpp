@@ -9,34 +9,19 @@
 #include "core/backend.h"
 #include "core/prune/prune_ops.h"
 #include "core/ref/prune_ref.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace inq {
 namespace {
 
-class CudaPrune : public ::testing::Test {
+class CudaPrune : public cuda_test::CudaBackendTest {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-    gpu = make_backend(Device::CUDA);
+    CudaBackendTest::SetUp();
+    if (IsSkipped()) return;
     ops = make_prune_ops(*gpu);
   }
-  template <typename T>
-  T* upload(const std::vector<T>& host) {
-    auto s = gpu->allocate(host.size() * sizeof(T) + 1);
-    gpu->copy_from_host(s->data(), host.data(), host.size() * sizeof(T));
-    keep.push_back(s);
-    return static_cast<T*>(s->data());
-  }
-  template <typename T>
-  std::vector<T> download(const T* p, size_t n) {
-    std::vector<T> h(n);
-    gpu->copy_to_host(h.data(), p, n * sizeof(T));
-    return h;
-  }
-  std::unique_ptr<Backend> gpu;
   std::unique_ptr<PruneOps> ops;
-  std::vector<std::shared_ptr<Storage>> keep;
 };
 
 TEST_F(CudaPrune, KernelsMatchTheReferenceExactly) {

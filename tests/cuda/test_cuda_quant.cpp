@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "core/backend.h"
@@ -13,41 +12,12 @@
 #include "core/quant/quant_kernel.h"
 #include "core/quant/quant_ref.h"
 #include "core/ref/inq_ref.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace inq {
 namespace {
 
-class CudaQuant : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-    gpu = make_backend(Device::CUDA);
-  }
-  template <typename T>
-  T* upload(const std::vector<T>& host) {
-    auto s = gpu->allocate(host.size() * sizeof(T) + 16);
-    gpu->copy_from_host(s->data(), host.data(), host.size() * sizeof(T));
-    keep.push_back(s);
-    return static_cast<T*>(s->data());
-  }
-  template <typename T>
-  std::vector<T> download(const T* p, size_t n) {
-    std::vector<T> h(n);
-    gpu->copy_to_host(h.data(), p, n * sizeof(T));
-    return h;
-  }
-  std::unique_ptr<Backend> gpu;
-  std::vector<std::shared_ptr<Storage>> keep;
-};
-
-std::vector<float> weights(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 0.05f);
-  std::vector<float> w(n);
-  for (auto& v : w) v = g(rng);
-  return w;
-}
+class CudaQuant : public cuda_test::CudaBackendTest {};
 
 TEST_F(CudaQuant, KernelsMatchTheHostReference) {
   auto kernel = make_quant_kernel(*gpu);
@@ -55,7 +25,7 @@ TEST_F(CudaQuant, KernelsMatchTheHostReference) {
     for (const auto m : {QuantMethod::Binary, QuantMethod::Ternary, QuantMethod::Uniform}) {
       for (const int bits : m == QuantMethod::Uniform ? std::vector<int>{2, 4, 8} : std::vector<int>{m == QuantMethod::Binary ? 1 : 2}) {
         SCOPED_TRACE(std::to_string(n) + " " + std::to_string(int(m)) + " " + std::to_string(bits));
-        const auto w = weights(n, uint32_t(n + bits));
+        const auto w = cuda_test::normal_weights(n, uint32_t(n + bits));
         float* dw = upload(w);
         float* dout = upload(std::vector<float>(n, -1.0f));
         auto* dp = upload(std::vector<QuantParams>(1));
@@ -89,7 +59,7 @@ TEST_F(CudaQuant, AllZeroTensorMapsToZero) {
 
 TEST_F(CudaQuant, ZeroFreeProjectionMatchesTheReference) {
   const size_t n = 100003;
-  auto w = weights(n, 9);
+  auto w = cuda_test::normal_weights(n, 9);
   for (size_t i = 0; i < n; i += 101) w[i] = i % 2 ? 0.0f : -0.0f;
   std::vector<float> m(n, 1.0f);
   std::vector<uint8_t> frozen(n, 0), select(n, 0);

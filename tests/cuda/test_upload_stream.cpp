@@ -10,19 +10,12 @@
 
 #include "core/backend.h"
 #include "core/train/batch_uploader.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace inq {
 namespace {
 
-class UploadStreamTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-    gpu = make_backend(Device::CUDA);
-  }
-  std::unique_ptr<Backend> gpu;
-};
+class UploadStreamTest : public cuda_test::CudaBackendTest {};
 
 TEST_F(UploadStreamTest, CopyIsOrderedBetweenItsMarkAndLaterCompute) {
   const int64_t n = int64_t(1) << 24;  // 64 MB: the fill takes long enough to race an unordered copy
