@@ -6,6 +6,7 @@
 //
 // inq_check FP32.safetensors --preview BITS [--n1-rule max|mse] [--zero-free]: what INQ's
 // projection would do to a full-precision model (n1, zero share, relative error per tensor).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -68,16 +69,20 @@ int check_quant(const inq::SafeTensorsFile& file) {
 int preview(const inq::SafeTensorsFile& file, int bits, inq::N1Rule rule, bool zero_free) {
   const auto tensors = inq::preview_projection(file, bits, rule, zero_free);
   int64_t total = 0, zeros = 0;
+  double weight_norm2 = 0, error_norm2 = 0;
   std::printf("%-40s %4s %4s %11s %10s %7s %9s\n", "tensor", "n1", "n2", "max|w|", "weights", "zeros", "rel.err");
   for (const auto& t : tensors) {
     std::printf("%-40s %4d %4d %11.5g %10lld %6.2f%% %9.4f\n", t.name.c_str(), t.n1, t.n2, double(t.max_abs),
-                (long long)t.numel, t.numel ? 100.0 * double(t.zeros) / double(t.numel) : 0.0, t.relative_error);
+                (long long)t.numel, t.numel ? 100.0 * double(t.zeros) / double(t.numel) : 0.0, t.relative_error());
     total += t.numel;
     zeros += t.zeros;
+    weight_norm2 += t.weight_norm2;
+    error_norm2 += t.error_norm2;
   }
-  std::printf("%zu tensors, %lld weights: %.2f%% would be zero at %d bits (n1 rule %s%s)\n", tensors.size(),
-              (long long)total, total ? 100.0 * double(zeros) / double(total) : 0.0, bits,
-              rule == inq::N1Rule::Mse ? "mse" : "max", zero_free ? ", zero-free" : "");
+  std::printf("%zu tensors, %lld weights: %.2f%% would be zero at %d bits (n1 rule %s%s), relative error %.4f\n",
+              tensors.size(), (long long)total, total ? 100.0 * double(zeros) / double(total) : 0.0, bits,
+              rule == inq::N1Rule::Mse ? "mse" : "max", zero_free ? ", zero-free" : "",
+              weight_norm2 > 0 ? std::sqrt(error_norm2 / weight_norm2) : 0.0);
   return 0;
 }
 

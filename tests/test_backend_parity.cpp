@@ -319,8 +319,8 @@ TEST_P(BackendParity, BatchNormFusedRelu) {
                  std::to_string(k.hw));
     const size_t len = size_t(k.n) * k.c * k.hw, C = size_t(k.c);
     // beta around 0 and x shifted per channel: about half of each channel is clamped.
-    const Vec x = random_vec(len, 21, -2.0f, 3.0f), dy = random_vec(len, 22), gamma = random_vec(C, 23, 0.5f, 1.5f),
-              beta = random_vec(C, 24, -0.5f, 0.5f), rm = random_vec(C, 25), rv = random_vec(C, 26, 0.5f, 2.0f);
+    const Vec x = uniform_vec(len, 21, -2.0f, 3.0f), dy = uniform_vec(len, 22), gamma = uniform_vec(C, 23, 0.5f, 1.5f),
+              beta = uniform_vec(C, 24, -0.5f, 0.5f), rm = uniform_vec(C, 25), rv = uniform_vec(C, 26, 0.5f, 2.0f);
     const DVec xd = to_double(x), dyd = to_double(dy), gd = to_double(gamma), bd = to_double(beta);
     DVec rm_ref = to_double(rm), rv_ref = to_double(rv), y_ref(len), mean_ref(C), invstd_ref(C), eval_ref(len),
          dx_ref(len), dg_ref(C), db_ref(C);

@@ -84,19 +84,21 @@ TEST(ProjectionPreview, ReportsN1ZerosAndRelativeErrorPerQuantizedTensor) {
   EXPECT_EQ(by_max[0].n2, 0);
   EXPECT_EQ(by_max[0].max_abs, 1.0f);
   EXPECT_EQ(by_max[0].zeros, 100);
-  EXPECT_DOUBLE_EQ(by_max[0].relative_error, std::sqrt(6.25 / norm2));
+  EXPECT_EQ(by_max[0].weight_norm2, norm2);
+  EXPECT_EQ(by_max[0].error_norm2, 6.25);
+  EXPECT_DOUBLE_EQ(by_max[0].relative_error(), std::sqrt(6.25 / norm2));
 
   const auto by_mse = preview_projection(file, 2, N1Rule::Mse, false);
   ASSERT_EQ(by_mse.size(), 1u);
   EXPECT_EQ(by_mse[0].n1, -2);
   EXPECT_EQ(by_mse[0].zeros, 0);
-  EXPECT_DOUBLE_EQ(by_mse[0].relative_error, std::sqrt(0.5625 / norm2));
+  EXPECT_DOUBLE_EQ(by_mse[0].relative_error(), std::sqrt(0.5625 / norm2));
 
   // Zero-free at 2 bits: levels ±1/2, ±1 (n1 = 0): the hundred go to ±1/2 and nothing to 0.
   const auto zero_free = preview_projection(file, 2, N1Rule::Max, true);
   EXPECT_EQ(zero_free[0].n2, -1);
   EXPECT_EQ(zero_free[0].zeros, 0);
-  EXPECT_DOUBLE_EQ(zero_free[0].relative_error, std::sqrt(6.25 / norm2));
+  EXPECT_DOUBLE_EQ(zero_free[0].relative_error(), std::sqrt(6.25 / norm2));
   fs::remove_all(dir);
 }
 

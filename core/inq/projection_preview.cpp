@@ -19,14 +19,12 @@ std::vector<ProjectionPreview> preview_projection(const SafeTensorsFile& file, i
     p.numel = int64_t(w.size());
     p.n1 = choose_n1(w.data(), p.numel, bits, zero_free, rule);
     p.n2 = inq_n2(p.n1, bits, zero_free);
-    double norm2 = 0.0;
     for (float v : w) {
       p.max_abs = std::max(p.max_abs, std::fabs(v));
-      norm2 += double(v) * double(v);
+      p.weight_norm2 += double(v) * double(v);
       if (inq_project(v, p.n1, p.n2, zero_free) == 0.0f) ++p.zeros;
     }
-    const double error2 = projection_error(w.data(), p.numel, p.n1, bits, zero_free);
-    p.relative_error = norm2 > 0.0 ? std::sqrt(error2 / norm2) : 0.0;
+    p.error_norm2 = projection_error(w.data(), p.numel, p.n1, bits, zero_free);
     out.push_back(p);
   }
   return out;
