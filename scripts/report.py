@@ -42,7 +42,7 @@ import tempfile
 IGNORED_KEYS = {"out", "seed", "inq.seed", "device", "threads", "data.workers", "data.root", "train.log_every",
                 "train.eval_batch_size"}
 RUN_COLUMNS = ["run", "status", "model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
-               "float_epochs", "partition", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
+               "float_epochs", "partition", "levels", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
                "zero_share", "packed_bytes", "fp32_bytes", "compression", "compressed_bytes", "seconds"]
 # Marker and colour of each method in the size plot; "inq+pruning" is an INQ run with a prune section.
 METHOD_STYLE = {"inq": ("o", "tab:blue"), "inq+pruning": ("s", "tab:green"), "twn": ("^", "tab:orange"),
@@ -218,12 +218,14 @@ def read_run(run_dir, bin_dir, name):
         r.update(method="inq", bits=int(inq["bits"]), portions=list(inq["portions"]),
                  partition=inq.get("partition", "magnitude"),
                  epochs_per_stage=stages[0] if len(set(stages)) == 1 else "/".join(map(str, stages)),
-                 float_epochs=int(inq.get("float_epochs", 0)))
+                 float_epochs=int(inq.get("float_epochs", 0)),
+                 levels=inq.get("n1_rule", "max") + (" zero-free" if inq.get("zero_free") else ""))
     elif quant is not None:
         bits = {"bwn": 1, "twn": 2}.get(quant["method"]) or int(quant["bits"])
-        r.update(method=quant["method"], bits=bits, portions=[], partition="", epochs_per_stage="", float_epochs=0)
+        r.update(method=quant["method"], bits=bits, portions=[], partition="", epochs_per_stage="", float_epochs=0,
+                 levels="")
     else:
-        r.update(method="fp32", bits="fp32", portions=[], partition="", epochs_per_stage="", float_epochs=0)
+        r.update(method="fp32", bits="fp32", portions=[], partition="", epochs_per_stage="", float_epochs=0, levels="")
     ref = [x for x in tests if x.get("stage") == -1]
     r["reference_top1"] = ref[0]["top1"] if ref else None
     trained = [x for x in tests if x.get("stage", 0) != -1]
@@ -286,7 +288,7 @@ def summarize(runs):
         members.sort(key=lambda r: (r["seed"], r["run"]))
         first = members[0]
         g = {k: first[k] for k in ("model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
-                                   "float_epochs", "partition", "pruned")}
+                                   "float_epochs", "partition", "levels", "pruned")}
         g["runs"] = [m["run"] for m in members]
         g["seeds"] = [m["seed"] for m in members]
         for k in ("top1", "top5", "last_stage_top1", "drop_pp", "zero_share", "compression", "packed_bytes",
@@ -349,7 +351,7 @@ def write_csv(path, runs):
 
 
 def write_summary_csv(path, groups):
-    cols = ["model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs", "partition", "n", "seeds",
+    cols = ["model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs", "partition", "levels", "n", "seeds",
             "top1_mean", "top1_std", "top5_mean", "top5_std", "last_stage_top1_mean", "drop_pp_mean", "drop_pp_std", "zero_share_mean",
             "compression_mean", "packed_bytes_mean", "compressed_bytes_mean", "seconds_mean", "runs"]
     with open(path, "w", newline="") as f:
@@ -367,7 +369,7 @@ def write_summary_csv(path, groups):
 
 
 def markdown_table(groups, fp32_note):
-    head = ["model", "method", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "seeds", "top-1 %",
+    head = ["model", "method", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "n1 rule", "seeds", "top-1 %",
             "top-5 %", "top-1 / top-5 error %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "compressed (kB)", "time per run (h:m:s)", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
@@ -376,7 +378,7 @@ def markdown_table(groups, fp32_note):
         if g["packed_bytes"] is not None:
             size = f"{g['packed_bytes'] / 1e3:.1f} (÷{g['compression']:.2f})"
         cells = [g["model"], g["method"], str(g["bits"]), " ".join(f"{p:g}" for p in g["portions"]) or "–",
-                 str(g["epochs_per_stage"]) or "–", str(g["total_epochs"]), g["partition"] or "–",
+                 str(g["epochs_per_stage"]) or "–", str(g["total_epochs"]), g["partition"] or "–", g["levels"] or "–",
                  " ".join(map(str, g["seeds"])), mean_std(g["top1"], g["top1_std"], n=n),
                  mean_std(g["top5"], g["top5_std"]), error_pair(g["top1"], g["top5"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
                  mean_std(g["drop_pp"], g["drop_pp_std"], scale=1.0),
