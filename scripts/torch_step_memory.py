@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Memory of one PyTorch training step on the CPU, the yardstick for inq_bench's "peak_bytes".
 
-Counts what a step needs: parameters, gradients and momentum (SGD 0.9), plus the rise of the
-process's peak resident set over one step (forward, cross-entropy, backward, SGD) taken after a
+Counts what a step needs: parameters, gradients and momentum (SGD 0.9), the batch (images and
+labels, which inq_bench's peak counts too), plus the rise of the process's peak resident set over one step (forward, cross-entropy, backward, SGD) taken after a
 warm-up step. The peak is reset before the measured step through /proc/self/clear_refs (Linux).
 glibc is told to serve every allocation above 64 KiB by mmap and to give freed memory back at once
 (the script re-runs itself with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set): otherwise
@@ -65,9 +65,10 @@ def main():
     step()
     rise = (status_kib("VmHWM") - rss_before) * 1024
     state = sum(t.numel() * t.element_size() for t in model.parameters()) * 3  # weights, grads, momentum
+    batch = x.numel() * x.element_size() + y.numel() * y.element_size()
     print(json.dumps({"tool": "torch", "torch": torch.__version__, "model": a.model, "batch": a.batch,
                       "image_size": a.image_size, "threads": a.threads, "state_bytes": state,
-                      "step_rss_rise_bytes": rise, "peak_bytes": state + rise}))
+                      "batch_bytes": batch, "step_rss_rise_bytes": rise, "peak_bytes": state + batch + rise}))
 
 
 if __name__ == "__main__":

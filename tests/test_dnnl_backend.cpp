@@ -366,8 +366,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DnnlBlockedBatchNorm,
                          ::testing::Values(std::array<int, 4>{5, 16, 7, 7}, std::array<int, 4>{3, 32, 3, 5},
                                            std::array<int, 4>{130, 16, 2, 2}, std::array<int, 4>{2, 64, 1, 1}));
 
-// Max pooling reads blocked activations where they lie: output and argmax bit for bit the
-// reference's (ceil mode, padding, a NaN, ties).
+// Max pooling runs on blocked activations where they lie, forward and backward (a blocked dy, as a
+// convolution's data gradient gives it): output, argmax and input gradient bit for bit the
+// reference's (ceil mode, padding, overlapping windows, a NaN, ties).
 TEST(DnnlBlockedMaxPool, IsTheReferenceBitForBit) {
   CpuBackend ref(2);
   DnnlBackend fast(2);
@@ -380,20 +381,27 @@ TEST(DnnlBlockedMaxPool, IsTheReferenceBitForBit) {
   xv[123] = NAN;
   for (const PoolGeom& pg : {make_pool_geom(n, c, h, w, 3, 3, 2, 2, 1, 1, /*ceil_mode=*/true),
                              make_pool_geom(n, c, h, w, 2, 3, 2, 1, 0, 1, false)}) {
-    std::vector<Vec> ys;
+    const ConvGeom gy = make_conv_geom(n, c, pg.p, pg.q, c, 1, 1, 1, 1, 0, 0);
+    const Vec dyv = uniform_vec(size_t(pg.y_numel()), 42);
+    std::vector<Vec> ys, dxs;
     std::vector<std::vector<int32_t>> ams;
     for (Backend* be : {static_cast<Backend*>(&ref), static_cast<Backend*>(&fast)}) {
       Tensor x0 = up(*be, xv), wt = up(*be, eye), x = out(*be, xv.size()), y = out(*be, size_t(pg.y_numel()));
       be->conv2d_fwd(g, x0.data(), wt.data(), nullptr, x.data());  // blocked on the oneDNN backend
       auto am = be->allocate(size_t(pg.y_numel()) * sizeof(int32_t));
       be->maxpool2d_fwd(pg, x.data(), y.data(), static_cast<int32_t*>(am->data()));
+      Tensor dy0 = up(*be, dyv), dy = out(*be, dyv.size()), dx = out(*be, xv.size());
+      be->conv2d_fwd(gy, dy0.data(), wt.data(), nullptr, dy.data());  // blocked too
+      be->maxpool2d_bwd(pg, dy.data(), static_cast<const int32_t*>(am->data()), dx.data());
       std::vector<int32_t> host(size_t(pg.y_numel()));
       be->copy_to_host(host.data(), am->data(), host.size() * sizeof(int32_t));
       ys.push_back(down(*be, y));
+      dxs.push_back(down(*be, dx));
       ams.push_back(host);
     }
     EXPECT_TRUE(same_bits(ys[1], ys[0]));
     EXPECT_EQ(ams[1], ams[0]);
+    EXPECT_TRUE(same_bits(dxs[1], dxs[0]));
   }
 }
 

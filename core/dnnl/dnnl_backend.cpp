@@ -59,12 +59,14 @@ struct DnnlBackend::Impl {
       layouts->overwrite(p, b);
   }
   // The lane block of a registered channel-blocked NCHW format (nChw8c, nChw16c); 0 otherwise.
+  static memory::desc channel_blocked(const memory::dims& dims, int block) {
+    return memory::desc(dims, memory::data_type::f32,
+                        block == 16 ? memory::format_tag::aBcd16b : memory::format_tag::aBcd8b);
+  }
   static int channel_block(const memory::desc& d) {
     if (d.dims().size() != 4) return 0;
-    for (int b : {16, 8}) {
-      const auto tag = b == 16 ? memory::format_tag::aBcd16b : memory::format_tag::aBcd8b;
-      if (d.dims()[1] % b == 0 && d == memory::desc(d.dims(), memory::data_type::f32, tag)) return b;
-    }
+    for (int b : {16, 8})
+      if (d.dims()[1] % b == 0 && d == channel_blocked(d.dims(), b)) return b;
     return 0;
   }
   // Where BatchNorm runs: the channel block of the inputs' common format (stored in *f), or 0 with
@@ -251,13 +253,15 @@ void DnnlBackend::accumulate_impl(int64_t n, const float* x, float* y) {
   CpuBackend::accumulate_impl(n, x, y);
   (void)f;  // y keeps the format unify gave it
 }
-// The rest read and write flat.
+// Max pooling runs where its input lies when that is channel-blocked: the output (forward) and the
+// input gradient (backward, when dy is blocked) are written in the same blocked format, argmax flat.
 void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
   if (const memory::desc* f = impl_->layouts->format(x, impl_->bytes(g.x_numel()))) {
-    if (const int block = Impl::channel_block(*f)) {  // pooled where it lies; y and argmax flat
+    if (const int block = Impl::channel_block(*f)) {
       impl_->flat_out(y, impl_->bytes(g.y_numel()));
       impl_->flat_out(argmax, size_t(g.y_numel()) * sizeof(int32_t));
       fast::maxpool2d_fwd_blocked(g, block, x, y, argmax);
+      impl_->layouts->set(y, Impl::channel_blocked({g.n, g.c, g.p, g.q}, block));
       return;
     }
   }
@@ -266,10 +270,19 @@ void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y
   CpuBackend::maxpool2d_fwd_impl(g, x, y, argmax);
 }
 void DnnlBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
+  if (const memory::desc* f = impl_->layouts->format(dy, impl_->bytes(g.y_numel()))) {
+    if (const int block = Impl::channel_block(*f)) {
+      impl_->flat_out(dx, impl_->bytes(g.x_numel()));
+      fast::maxpool2d_bwd_blocked(g, block, dy, argmax, dx);
+      impl_->layouts->set(dx, Impl::channel_blocked({g.n, g.c, g.h, g.w}, block));
+      return;
+    }
+  }
   impl_->flat_in(dy, impl_->bytes(g.y_numel()));
   impl_->flat_out(dx, impl_->bytes(g.x_numel()));
   CpuBackend::maxpool2d_bwd_impl(g, dy, argmax, dx);
 }
+// The rest read and write flat.
 void DnnlBackend::avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {
   impl_->flat_in(x, impl_->bytes(g.x_numel()));
   impl_->flat_out(y, impl_->bytes(g.y_numel()));
