@@ -34,8 +34,8 @@
   X(batchnorm2d_bwd_dx, (const BatchNormBwdDxArgs& a))                                                                 \
   X(relu_fwd, (int64_t n, const float* x, float* y))                                                                   \
   X(relu_bwd, (int64_t n, const float* y, const float* dy, float* dx))                                                 \
-  X(maxpool2d_fwd, (const PoolGeom& g, const float* x, float* y, int32_t* argmax))                                    \
-  X(maxpool2d_bwd, (const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx))                            \
+  X(maxpool2d_fwd, (const PoolGeom& g, const float* x, float* y))                                                     \
+  X(maxpool2d_bwd, (const PoolGeom& g, const float* x, const float* dy, float* dx))                                   \
   X(avgpool2d_fwd, (const PoolGeom& g, const float* x, float* y))                                                     \
   X(avgpool2d_bwd, (const PoolGeom& g, const float* dy, float* dx))                                                   \
   X(adaptive_avgpool2d_fwd, (int n, int c, int h, int w, int oh, int ow, const float* x, float* y))                   \

@@ -182,13 +182,13 @@ void Backend::relu_bwd(int64_t n, const float* y, const float* dy, float* dx) {
   require_count("relu_bwd", n);
   relu_bwd_impl(n, y, dy, dx);
 }
-void Backend::maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+void Backend::maxpool2d_fwd(const PoolGeom& g, const float* x, float* y) {
   check_pool("maxpool2d_fwd", g);
-  maxpool2d_fwd_impl(g, x, y, argmax);
+  maxpool2d_fwd_impl(g, x, y);
 }
-void Backend::maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
+void Backend::maxpool2d_bwd(const PoolGeom& g, const float* x, const float* dy, float* dx) {
   check_pool("maxpool2d_bwd", g);
-  maxpool2d_bwd_impl(g, dy, argmax, dx);
+  maxpool2d_bwd_impl(g, x, dy, dx);
 }
 void Backend::avgpool2d_fwd(const PoolGeom& g, const float* x, float* y) {
   check_pool("avgpool2d_fwd", g);

@@ -111,11 +111,11 @@ void CpuBackend::relu_fwd_impl(int64_t n, const float* x, float* y) { ref::relu_
 void CpuBackend::relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) {
   ref::relu_bwd_ref(n, y, dy, dx);
 }
-void CpuBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
-  ref::maxpool2d_fwd_ref(g, x, y, argmax);
+void CpuBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {
+  ref::maxpool2d_fwd_ref(g, x, y);
 }
-void CpuBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
-  ref::maxpool2d_bwd_ref(g, dy, argmax, dx);
+void CpuBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* x, const float* dy, float* dx) {
+  ref::maxpool2d_bwd_ref(g, x, dy, dx);
 }
 void CpuBackend::avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) { ref::avgpool2d_fwd_ref(g, x, y); }
 void CpuBackend::avgpool2d_bwd_impl(const PoolGeom& g, const float* dy, float* dx) {

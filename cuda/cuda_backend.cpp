@@ -272,11 +272,11 @@ void CudaBackend::relu_fwd_impl(int64_t n, const float* x, float* y) { cuda::rel
 void CudaBackend::relu_bwd_impl(int64_t n, const float* y, const float* dy, float* dx) {
   cuda::relu_bwd(n, y, dy, dx, stream_);
 }
-void CudaBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
-  cuda::maxpool2d_fwd(g, x, y, argmax, stream_);
+void CudaBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {
+  cuda::maxpool2d_fwd(g, x, y, stream_);
 }
-void CudaBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
-  cuda::maxpool2d_bwd(g, dy, argmax, dx, stream_);
+void CudaBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* x, const float* dy, float* dx) {
+  cuda::maxpool2d_bwd(g, x, dy, dx, stream_);
 }
 void CudaBackend::avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {
   cuda::avgpool2d_fwd(g, x, y, stream_);

@@ -36,42 +36,47 @@ __device__ __forceinline__ int adaptive_end(int i, int in, int out) {
   return int((int64_t(i + 1) * in + out - 1) / out);
 }
 
+// The input output (i, j) of a plane takes, as ih*w + iw, and its value (core/ref/pool2d_ref.h's
+// window_argmax): first maximum wins, NaN propagates, padding never wins. The backward asks it again
+// instead of reading stored indices.
+__device__ __forceinline__ int window_argmax(const PoolGeom& g, const float* xp, int i, int j, float* value) {
+  const int hs = i * g.sh - g.ph, ws = j * g.sw - g.pw;
+  const int h0 = max(hs, 0), h1 = min(hs + g.kh, g.h), w0 = max(ws, 0), w1 = min(ws + g.kw, g.w);
+  float best = -INFINITY;
+  int best_at = h0 * g.w + w0;
+  for (int ih = h0; ih < h1; ++ih)
+    for (int iw = w0; iw < w1; ++iw) {
+      const float v = xp[ih * g.w + iw];
+      if (v > best || isnan(v)) best = v, best_at = ih * g.w + iw;
+    }
+  *value = best;
+  return best_at;
+}
+
 template <typename I>
-__global__ void maxpool2d_fwd_kernel(PoolGeom g, I total, const float* __restrict__ x, float* __restrict__ y,
-                                     int32_t* __restrict__ argmax) {
+__global__ void maxpool2d_fwd_kernel(PoolGeom g, I total, const float* __restrict__ x, float* __restrict__ y) {
   const I pq = I(g.p) * g.q, hw = I(g.h) * g.w;
   for (I idx = I(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += I(gridDim.x) * blockDim.x) {
     const I plane = idx / pq;
     const int k = int(idx - plane * pq), i = k / g.q, j = k - i * g.q;
-    const int hs = i * g.sh - g.ph, ws = j * g.sw - g.pw;
-    const int h0 = max(hs, 0), h1 = min(hs + g.kh, g.h), w0 = max(ws, 0), w1 = min(ws + g.kw, g.w);
-    const float* xp = x + plane * hw;
-    float best = -INFINITY;
-    int best_at = h0 * g.w + w0;
-    for (int ih = h0; ih < h1; ++ih)
-      for (int iw = w0; iw < w1; ++iw) {
-        const float v = xp[ih * g.w + iw];
-        if (v > best || isnan(v)) best = v, best_at = ih * g.w + iw;  // first max wins; NaN propagates
-      }
-    y[idx] = best;
-    if (argmax) argmax[idx] = best_at;
+    window_argmax(g, x + plane * hw, i, j, &y[idx]);
   }
 }
 
 template <typename I>
-__global__ void maxpool2d_bwd_kernel(PoolGeom g, I total, const float* __restrict__ dy,
-                                     const int32_t* __restrict__ argmax, float* __restrict__ dx) {
+__global__ void maxpool2d_bwd_kernel(PoolGeom g, I total, const float* __restrict__ x, const float* __restrict__ dy,
+                                     float* __restrict__ dx) {
   const I pq = I(g.p) * g.q, hw = I(g.h) * g.w;
   for (I idx = I(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += I(gridDim.x) * blockDim.x) {
     const I plane = idx / hw;
     const int k = int(idx - plane * hw), ih = k / g.w, iw = k - ih * g.w;
     const Span rows = covering(ih, g.kh, g.sh, g.ph, g.p), cols = covering(iw, g.kw, g.sw, g.pw, g.q);
+    const float* xp = x + plane * hw;
     const float* dyp = dy + plane * pq;
-    const int32_t* ap = argmax + plane * pq;
-    float sum = 0.0f;
+    float sum = 0.0f, unused;
     for (int i = rows.lo; i <= rows.hi; ++i)
       for (int j = cols.lo; j <= cols.hi; ++j)
-        if (ap[i * g.q + j] == k) sum += dyp[i * g.q + j];
+        if (window_argmax(g, xp, i, j, &unused) == k) sum += dyp[i * g.q + j];
     dx[idx] = sum;
   }
 }
@@ -167,14 +172,14 @@ __global__ void adaptive_avgpool2d_bwd_kernel(I total, int h, int w, int oh, int
 
 }  // namespace
 
-void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax, cudaStream_t stream) {
+void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, cudaStream_t stream) {
   const int64_t total = g.y_numel(), bound = std::max(total, g.x_numel());
-  INQ_POOL_LAUNCH(maxpool2d_fwd_kernel, total, bound, stream, g, total, x, y, argmax);
+  INQ_POOL_LAUNCH(maxpool2d_fwd_kernel, total, bound, stream, g, total, x, y);
 }
 
-void maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx, cudaStream_t stream) {
+void maxpool2d_bwd(const PoolGeom& g, const float* x, const float* dy, float* dx, cudaStream_t stream) {
   const int64_t total = g.x_numel(), bound = std::max(total, g.y_numel());
-  INQ_POOL_LAUNCH(maxpool2d_bwd_kernel, total, bound, stream, g, total, dy, argmax, dx);
+  INQ_POOL_LAUNCH(maxpool2d_bwd_kernel, total, bound, stream, g, total, x, dy, dx);
 }
 
 void avgpool2d_fwd(const PoolGeom& g, const float* x, float* y, cudaStream_t stream) {

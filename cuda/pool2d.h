@@ -10,11 +10,11 @@
 
 namespace inq::cuda {
 
-// argmax (may be nullptr for inference) gets ih*w + iw within the plane; the first maximum wins,
-// NaN propagates.
-void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, int32_t* argmax, cudaStream_t stream);
-// dx overwritten: each input gets the sum of the dy whose argmax points at it.
-void maxpool2d_bwd(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx, cudaStream_t stream);
+// The first maximum of each window wins, NaN propagates.
+void maxpool2d_fwd(const PoolGeom& g, const float* x, float* y, cudaStream_t stream);
+// dx overwritten: each input gets the sum of the dy whose window chose it in x (found again from x:
+// no indices are kept between forward and backward).
+void maxpool2d_bwd(const PoolGeom& g, const float* x, const float* dy, float* dx, cudaStream_t stream);
 void avgpool2d_fwd(const PoolGeom& g, const float* x, float* y, cudaStream_t stream);
 void avgpool2d_bwd(const PoolGeom& g, const float* dy, float* dx, cudaStream_t stream);
 // Output i spans [floor(i*h/oh), ceil((i+1)*h/oh)).

@@ -69,6 +69,11 @@ struct DnnlBackend::Impl {
       if (d.dims()[1] % b == 0 && d == channel_blocked(d.dims(), b)) return b;
     return 0;
   }
+  // The channel block max pooling runs in: x's, when x is channel-blocked; 0 otherwise.
+  int pool_block(const void* x, size_t b) const {
+    const memory::desc* f = layouts->format(x, b);
+    return f ? channel_block(*f) : 0;
+  }
   // Where BatchNorm runs: the channel block of the inputs' common format (stored in *f), or 0 with
   // the inputs made flat (also when that format is blocked some other way). `out` is overwritten.
   int batchnorm_block(std::initializer_list<const void*> in, const void* out, size_t b,
@@ -254,33 +259,30 @@ void DnnlBackend::accumulate_impl(int64_t n, const float* x, float* y) {
   (void)f;  // y keeps the format unify gave it
 }
 // Max pooling runs where its input lies when that is channel-blocked: the output (forward) and the
-// input gradient (backward, when dy is blocked) are written in the same blocked format, argmax flat.
-void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
-  if (const memory::desc* f = impl_->layouts->format(x, impl_->bytes(g.x_numel()))) {
-    if (const int block = Impl::channel_block(*f)) {
-      impl_->flat_out(y, impl_->bytes(g.y_numel()));
-      impl_->flat_out(argmax, size_t(g.y_numel()) * sizeof(int32_t));
-      fast::maxpool2d_fwd_blocked(g, block, x, y, argmax);
-      impl_->layouts->set(y, Impl::channel_blocked({g.n, g.c, g.p, g.q}, block));
-      return;
-    }
+// input gradient (backward) are written in the same blocked format, dy brought to it.
+void DnnlBackend::maxpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {
+  if (const int block = impl_->pool_block(x, impl_->bytes(g.x_numel()))) {
+    impl_->flat_out(y, impl_->bytes(g.y_numel()));
+    fast::maxpool2d_fwd_blocked(g, block, x, y);
+    impl_->layouts->set(y, Impl::channel_blocked({g.n, g.c, g.p, g.q}, block));
+    return;
   }
   impl_->flat_in(x, impl_->bytes(g.x_numel()));
   impl_->flat_out(y, impl_->bytes(g.y_numel()));
-  CpuBackend::maxpool2d_fwd_impl(g, x, y, argmax);
+  CpuBackend::maxpool2d_fwd_impl(g, x, y);
 }
-void DnnlBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
-  if (const memory::desc* f = impl_->layouts->format(dy, impl_->bytes(g.y_numel()))) {
-    if (const int block = Impl::channel_block(*f)) {
-      impl_->flat_out(dx, impl_->bytes(g.x_numel()));
-      fast::maxpool2d_bwd_blocked(g, block, dy, argmax, dx);
-      impl_->layouts->set(dx, Impl::channel_blocked({g.n, g.c, g.h, g.w}, block));
-      return;
-    }
+void DnnlBackend::maxpool2d_bwd_impl(const PoolGeom& g, const float* x, const float* dy, float* dx) {
+  if (const int block = impl_->pool_block(x, impl_->bytes(g.x_numel()))) {
+    impl_->layouts->convert(dy, Impl::channel_blocked({g.n, g.c, g.p, g.q}, block));
+    impl_->flat_out(dx, impl_->bytes(g.x_numel()));
+    fast::maxpool2d_bwd_blocked(g, block, x, dy, dx);
+    impl_->layouts->set(dx, Impl::channel_blocked({g.n, g.c, g.h, g.w}, block));
+    return;
   }
+  impl_->flat_in(x, impl_->bytes(g.x_numel()));
   impl_->flat_in(dy, impl_->bytes(g.y_numel()));
   impl_->flat_out(dx, impl_->bytes(g.x_numel()));
-  CpuBackend::maxpool2d_bwd_impl(g, dy, argmax, dx);
+  CpuBackend::maxpool2d_bwd_impl(g, x, dy, dx);
 }
 // The rest read and write flat.
 void DnnlBackend::avgpool2d_fwd_impl(const PoolGeom& g, const float* x, float* y) {

@@ -54,9 +54,7 @@ std::vector<float> float_forward(const Int8Model& m, const float* x, int64_t n,
         break;
       }
       case QOp::MaxPool: {
-        const PoolGeom pg = pool_geom(in, q);
-        std::vector<int32_t> argmax(y.size());
-        ref::maxpool2d_fwd_ref<float>(pg, a.data(), y.data(), argmax.data());
+        ref::maxpool2d_fwd_ref<float>(pool_geom(in, q), a.data(), y.data());
         break;
       }
       case QOp::AvgPool:

@@ -48,16 +48,20 @@ Tensor MaxPool2d::forward(Context& ctx, const Tensor& x) {
   g_ = geom(x.shape());
   y_shape_ = {g_.n, g_.c, g_.p, g_.q};
   Tensor y = layer_buffer(ctx, y_own_, y_shape_);
-  ensure_bytes(ctx.backend, argmax_, static_cast<size_t>(g_.y_numel()) * sizeof(int32_t));
-  ctx.backend.maxpool2d_fwd(g_, x.data(), y.data(), static_cast<int32_t*>(argmax_->data()));
+  ctx.backend.maxpool2d_fwd(g_, x.data(), y.data());
+  x_ = keep_for_backward(ctx, x);
   return y;
 }
 
 Tensor MaxPool2d::backward(Context& ctx, const Tensor& dy, bool need_dx) {
   require_grad_shape(describe(), dy.shape(), y_shape_);
-  if (!need_dx) return {};
-  Tensor dx = layer_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
-  ctx.backend.maxpool2d_bwd(g_, dy.data(), static_cast<const int32_t*>(argmax_->data()), dx.data());
+  if (!x_.defined()) throw std::logic_error(describe() + ": backward needs a training-mode forward");
+  Tensor dx;
+  if (need_dx) {
+    dx = layer_buffer(ctx, dx_, {g_.n, g_.c, g_.h, g_.w});
+    ctx.backend.maxpool2d_bwd(g_, x_.data(), dy.data(), dx.data());
+  }
+  release_kept(ctx, x_);
   return dx;
 }
 

@@ -31,7 +31,10 @@ class MaxPool2d : public Module {
   PoolGeom g_;
   Shape y_shape_;
   Tensor y_own_, dx_;  // own buffers when driven outside a Net
-  std::shared_ptr<Storage> argmax_;  // int32 per output
+  // The input, kept for backward, which finds each window's maximum in it again instead of keeping
+  // indices: the layer before (a ReLU, a fused BatchNorm+ReLU, a concatenation read by convolutions)
+  // keeps this tensor for its own backward anyway, so keeping it costs nothing.
+  Tensor x_;
 };
 
 class AvgPool2d : public Module {

@@ -39,6 +39,30 @@ int adaptive_end(int i, int in, int out) { return int((int64_t(i + 1) * in + out
 
 }  // namespace
 
+namespace {
+
+// The input max pooling output (i, j) takes, as ih*w + iw within the plane, and its value: the
+// first maximum of the window wins (strictly greater), NaN propagates as in PyTorch, padding never
+// wins. Forward and backward both ask it, so the backward needs no stored indices.
+template <typename T>
+int32_t window_argmax(const PoolGeom& g, const T* xp, int i, int j, T* value) {
+  const Window win = max_window(g, i, j);
+  T best = -std::numeric_limits<T>::infinity();
+  int32_t best_at = win.h0 * g.w + win.w0;
+  for (int ih = win.h0; ih < win.h1; ++ih)
+    for (int iw = win.w0; iw < win.w1; ++iw) {
+      const T v = xp[ih * g.w + iw];
+      if (v > best || std::isnan(v)) {
+        best = v;
+        best_at = ih * g.w + iw;
+      }
+    }
+  *value = best;
+  return best_at;
+}
+
+}  // namespace
+
 template <typename T>
 void maxpool2d_fwd_ref(const PoolGeom& g, const T* x, T* y, int32_t* argmax) {
   const int64_t planes = int64_t(g.n) * g.c, hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q;
@@ -46,39 +70,26 @@ void maxpool2d_fwd_ref(const PoolGeom& g, const T* x, T* y, int32_t* argmax) {
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T* xp = x + plane * hw;
     T* yp = y + plane * pq;
-    int32_t* ap = argmax + plane * pq;
-    for (int i = 0; i < g.p; ++i) {
+    for (int i = 0; i < g.p; ++i)
       for (int j = 0; j < g.q; ++j) {
-        const Window win = max_window(g, i, j);
-        T best = -std::numeric_limits<T>::infinity();
-        int32_t best_at = win.h0 * g.w + win.w0;
-        for (int ih = win.h0; ih < win.h1; ++ih) {
-          for (int iw = win.w0; iw < win.w1; ++iw) {
-            const T v = xp[ih * g.w + iw];
-            // Strictly greater keeps the first maximum; NaN propagates as in PyTorch.
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_at = ih * g.w + iw;
-            }
-          }
-        }
-        yp[i * g.q + j] = best;
-        ap[i * g.q + j] = best_at;
+        const int32_t at = window_argmax(g, xp, i, j, &yp[i * g.q + j]);
+        if (argmax) argmax[plane * pq + i * g.q + j] = at;
       }
-    }
   }
 }
 
 template <typename T>
-void maxpool2d_bwd_ref(const PoolGeom& g, const T* dy, const int32_t* argmax, T* dx) {
+void maxpool2d_bwd_ref(const PoolGeom& g, const T* x, const T* dy, T* dx) {
   const int64_t planes = int64_t(g.n) * g.c, hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q;
 #pragma omp parallel for schedule(static) if (worth_threads(planes, hw + pq * g.kh * g.kw))
   for (int64_t plane = 0; plane < planes; ++plane) {
-    T* dxp = dx + plane * hw;
+    const T* xp = x + plane * hw;
     const T* dyp = dy + plane * pq;
-    const int32_t* ap = argmax + plane * pq;
+    T* dxp = dx + plane * hw;
     std::fill(dxp, dxp + hw, T(0));
-    for (int64_t o = 0; o < pq; ++o) dxp[ap[o]] += dyp[o];
+    T unused;
+    for (int i = 0; i < g.p; ++i)
+      for (int j = 0; j < g.q; ++j) dxp[window_argmax(g, xp, i, j, &unused)] += dyp[i * g.q + j];
   }
 }
 
@@ -163,7 +174,7 @@ void adaptive_avgpool2d_bwd_ref(int n, int c, int h, int w, int oh, int ow, cons
 
 #define INQ_POOL2D_INSTANTIATE(T)                                                          \
   template void maxpool2d_fwd_ref<T>(const PoolGeom&, const T*, T*, int32_t*);             \
-  template void maxpool2d_bwd_ref<T>(const PoolGeom&, const T*, const int32_t*, T*);       \
+  template void maxpool2d_bwd_ref<T>(const PoolGeom&, const T*, const T*, T*);             \
   template void avgpool2d_fwd_ref<T>(const PoolGeom&, const T*, T*);                       \
   template void avgpool2d_bwd_ref<T>(const PoolGeom&, const T*, T*);                       \
   template void adaptive_avgpool2d_fwd_ref<T>(int, int, int, int, int, int, const T*, T*); \

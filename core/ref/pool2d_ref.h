@@ -6,13 +6,15 @@
 
 namespace inq::ref {
 
-// argmax holds, per output, the flat index h*w-plane offset (ih*w + iw) of the chosen input;
-// the first maximum wins; padding never wins.
+// The first maximum of each window wins; padding never wins; NaN propagates. argmax (may be
+// nullptr) gets, per output, the chosen input's offset within its plane (ih*w + iw), as PyTorch's
+// indices.
 template <typename T>
-void maxpool2d_fwd_ref(const PoolGeom& g, const T* x, T* y, int32_t* argmax);
-// dx overwritten: zero, then each dy added at its argmax.
+void maxpool2d_fwd_ref(const PoolGeom& g, const T* x, T* y, int32_t* argmax = nullptr);
+// dx overwritten: zero, then each dy added at the input its window chose in x (found again, so no
+// indices are kept between forward and backward), in output order.
 template <typename T>
-void maxpool2d_bwd_ref(const PoolGeom& g, const T* dy, const int32_t* argmax, T* dx);
+void maxpool2d_bwd_ref(const PoolGeom& g, const T* x, const T* dy, T* dx);
 template <typename T>
 void avgpool2d_fwd_ref(const PoolGeom& g, const T* x, T* y);
 template <typename T>

@@ -71,10 +71,30 @@ class GridExpansion(unittest.TestCase):
             self.assertEqual(cfg["inq"].get("zero_free", False), p.labels["n1"] == "mse-zerofree", p.id)
             self.assertTrue(os.path.isfile(cfg["init"]["weights"]), p.id)  # both FP32 models are in the tree
 
+    def test_fmnist_methods_grid(self):
+        # Every quantiser at a bit-width gets INQ's epoch budget at that width (the paper's schedule).
+        grid = sweep.Grid("configs/sweeps/fmnist_methods.json")
+        self.assertEqual(grid.root, "docs/fmnist_methods/runs")
+        budget = {}
+        for p in grid.points:
+            cfg = p.load_config()
+            if "inq" in cfg:
+                self.assertEqual(cfg["inq"]["epochs_per_stage"], 2, p.id)
+                self.assertEqual(cfg["inq"].get("n1_rule", "max"), "mse" if cfg["inq"]["bits"] <= 3 else "max", p.id)
+                budget[cfg["inq"]["bits"]] = sweep.planned_epochs(cfg)
+        self.assertEqual(budget, {5: 8, 4: 12, 3: 18, 2: 22})
+        for p in grid.points:
+            cfg = p.load_config()
+            if "quant" in cfg:
+                bits = cfg["quant"].get("bits", 2)  # TWN is 2 bits, BWN 1 with the 2-bit budget
+                self.assertEqual(sweep.planned_epochs(cfg), budget[max(bits, 2)], p.id)
+                self.assertEqual(cfg["init"]["weights"], "docs/fmnist_tradeoff/fp32/model.safetensors", p.id)
+
     def test_the_kept_fmnist_points_are_points_of_the_grid_as_it_is(self):
         # Finished points are committed (docs/sweeps.md): a change of a config they were run with must
         # move them away, not leave results of another config in the table.
-        for grid_file in ("configs/sweeps/fmnist_tradeoff.json", "configs/sweeps/fmnist_lowbit.json"):
+        for grid_file in ("configs/sweeps/fmnist_tradeoff.json", "configs/sweeps/fmnist_lowbit.json",
+                          "configs/sweeps/fmnist_methods.json"):
             self.check_kept_points(sweep.Grid(grid_file))
 
     def check_kept_points(self, grid):
