@@ -58,11 +58,12 @@ struct DnnlBackend::Impl {
     else
       layouts->overwrite(p, b);
   }
-  // The lane block of a registered channel-blocked NCHW format (nChw8c, nChw16c); 0 otherwise.
+  // The channel-blocked NCHW format with lanes of `block` channels (nChw8c, nChw16c).
   static memory::desc channel_blocked(const memory::dims& dims, int block) {
     return memory::desc(dims, memory::data_type::f32,
                         block == 16 ? memory::format_tag::aBcd16b : memory::format_tag::aBcd8b);
   }
+  // The lane block of a registered channel-blocked NCHW format (nChw8c, nChw16c); 0 otherwise.
   static int channel_block(const memory::desc& d) {
     if (d.dims().size() != 4) return 0;
     for (int b : {16, 8})
