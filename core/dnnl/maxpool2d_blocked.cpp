@@ -37,7 +37,7 @@ void window_argmax(const PoolGeom& g, const float* xb, int i, int j, float* best
 // Calls body(n * c/B + cb) for every image n and channel block cb, in parallel: the index of the
 // block's [h*w][B] slab in x and dx, and of its [p*q][B] slab in y and dy.
 template <int B, typename Body>
-void for_each_window(const PoolGeom& g, Body body) {
+void for_each_block(const PoolGeom& g, Body body) {
   const int blocks = g.c / B;
   const int64_t hw = int64_t(g.h) * g.w;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(g.n) * g.c * hw >= (int64_t(1) << 15))
@@ -48,7 +48,7 @@ void for_each_window(const PoolGeom& g, Body body) {
 template <int B>
 void pool(const PoolGeom& g, const float* x, float* y) {
   const int64_t hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q;
-  for_each_window<B>(g, [&](int64_t block) {
+  for_each_block<B>(g, [&](int64_t block) {
     const float* xb = x + block * hw * B;
     float* yb = y + block * pq * B;
     int32_t at[B];
@@ -60,7 +60,7 @@ void pool(const PoolGeom& g, const float* x, float* y) {
 template <int B>
 void unpool(const PoolGeom& g, const float* x, const float* dy, float* dx) {
   const int64_t hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q;
-  for_each_window<B>(g, [&](int64_t block) {
+  for_each_block<B>(g, [&](int64_t block) {
     const float* xb = x + block * hw * B;
     const float* dyb = dy + block * pq * B;
     float* dxb = dx + block * hw * B;
