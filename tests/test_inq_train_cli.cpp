@@ -197,6 +197,8 @@ TEST_F(InqTrainCli, ResumeRefusesTf32ButNotDeterminism) {
   EXPECT_EQ(metrics_lines(loose_dir), 4u);
 }
 
+// timeout(1) sends its signal to the process and then to its process group: inq_train gets SIGINT
+// twice within microseconds and must take it as one request (a second one a second later is "now").
 TEST_F(InqTrainCli, SigintWritesACheckpoint) {
   nlohmann::json j = tiny();
   j["train"]["epochs"] = 100000;  // cannot finish before the signal

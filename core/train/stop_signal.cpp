@@ -1,6 +1,7 @@
 #include "core/train/stop_signal.h"
 
 #include <csignal>
+#include <ctime>
 
 #include "core/comm/communicator.h"
 
@@ -8,13 +9,26 @@ namespace inq {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+timespec g_first_signal_at{};  // written by the handler before it sets g_stop_signal
+
+double seconds_since(const timespec& t) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  return double(now.tv_sec - t.tv_sec) + 1e-9 * double(now.tv_nsec - t.tv_nsec);
+}
+
+// A repeat within this time is the same request delivered twice: timeout(1) and some batch
+// systems signal both the process and its process group. Later, a second signal means "now".
+constexpr double kRepeatSeconds = 1.0;
 
 extern "C" void on_stop_signal(int signal_number) {
-  if (g_stop_signal != 0) {  // second signal: give up on the clean stop
-    std::signal(signal_number, SIG_DFL);
+  if (g_stop_signal != 0) {
+    if (seconds_since(g_first_signal_at) < kRepeatSeconds) return;
+    std::signal(signal_number, SIG_DFL);  // a second request: give up on the clean stop
     std::raise(signal_number);
     return;
   }
+  clock_gettime(CLOCK_MONOTONIC, &g_first_signal_at);
   g_stop_signal = signal_number;
 }
 

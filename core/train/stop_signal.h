@@ -8,7 +8,7 @@ namespace inq {
 class Communicator;
 
 // Stop requests: the handlers only set a flag that the training loop polls.
-void install_stop_handlers();  // SIGINT and SIGTERM; a second signal ends the process at once
+void install_stop_handlers();  // SIGINT and SIGTERM; a second one, a second or more later, ends the process at once
 void request_stop(int signal_number);
 int stop_requested();          // the signal number, 0 if none
 void clear_stop_request();
