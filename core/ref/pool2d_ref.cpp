@@ -37,10 +37,6 @@ bool worth_threads(int64_t planes, int64_t per_plane) { return planes > 1 && pla
 int adaptive_start(int i, int in, int out) { return int(int64_t(i) * in / out); }
 int adaptive_end(int i, int in, int out) { return int((int64_t(i + 1) * in + out - 1) / out); }
 
-}  // namespace
-
-namespace {
-
 // The input max pooling output (i, j) takes, as ih*w + iw within the plane, and its value: the
 // first maximum of the window wins (strictly greater), NaN propagates as in PyTorch, padding never
 // wins. Forward and backward both ask it, so the backward needs no stored indices.
