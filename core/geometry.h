@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/host_device.h"
+
 namespace inq {
 
 // 2-D convolution, NCHW input [n, c, h, w], filters [k, c/groups, r, s], output [n, k, p, q].
@@ -40,5 +42,16 @@ struct PoolGeom {
 
 PoolGeom make_pool_geom(int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw,
                         bool ceil_mode, bool count_include_pad = true);
+
+// The input rows [h0, h1) and columns [w0, w1) max pooling output (i, j) reads: its window clipped
+// to the input, so padding never wins. One definition for every backend's kernels.
+struct MaxPoolWindow {
+  int h0, h1, w0, w1;
+};
+INQ_HD MaxPoolWindow max_pool_window(const PoolGeom& g, int i, int j) {
+  const int hs = i * g.sh - g.ph, ws = j * g.sw - g.pw;
+  const int he = hs + g.kh, we = ws + g.kw;
+  return {hs > 0 ? hs : 0, he < g.h ? he : g.h, ws > 0 ? ws : 0, we < g.w ? we : g.w};
+}
 
 }  // namespace inq

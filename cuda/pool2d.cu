@@ -40,12 +40,11 @@ __device__ __forceinline__ int adaptive_end(int i, int in, int out) {
 // window_argmax): first maximum wins, NaN propagates, padding never wins. The backward asks it again
 // instead of reading stored indices.
 __device__ __forceinline__ int window_argmax(const PoolGeom& g, const float* xp, int i, int j, float* value) {
-  const int hs = i * g.sh - g.ph, ws = j * g.sw - g.pw;
-  const int h0 = max(hs, 0), h1 = min(hs + g.kh, g.h), w0 = max(ws, 0), w1 = min(ws + g.kw, g.w);
+  const MaxPoolWindow win = max_pool_window(g, i, j);
   float best = -INFINITY;
-  int best_at = h0 * g.w + w0;
-  for (int ih = h0; ih < h1; ++ih)
-    for (int iw = w0; iw < w1; ++iw) {
+  int best_at = win.h0 * g.w + win.w0;
+  for (int ih = win.h0; ih < win.h1; ++ih)
+    for (int iw = win.w0; iw < win.w1; ++iw) {
       const float v = xp[ih * g.w + iw];
       if (v > best || isnan(v)) best = v, best_at = ih * g.w + iw;
     }

@@ -13,16 +13,13 @@ namespace {
 // maximum and its offset ih*w + iw within the plane. xb is the block's [h*w][B] slab.
 template <int B>
 void window_argmax(const PoolGeom& g, const float* xb, int i, int j, float* best, int32_t* at) {
-  // The reference's window: clipped to the input, padding never wins.
-  const int hs = i * g.sh - g.ph, ws = j * g.sw - g.pw;
-  const int h0 = std::max(hs, 0), h1 = std::min(hs + g.kh, g.h);
-  const int w0 = std::max(ws, 0), w1 = std::min(ws + g.kw, g.w);
+  const MaxPoolWindow win = max_pool_window(g, i, j);
   for (int l = 0; l < B; ++l) {
     best[l] = -std::numeric_limits<float>::infinity();
-    at[l] = h0 * g.w + w0;
+    at[l] = win.h0 * g.w + win.w0;
   }
-  for (int ih = h0; ih < h1; ++ih)
-    for (int iw = w0; iw < w1; ++iw) {
+  for (int ih = win.h0; ih < win.h1; ++ih)
+    for (int iw = win.w0; iw < win.w1; ++iw) {
       const float* v = xb + (int64_t(ih) * g.w + iw) * B;
       const int32_t idx = ih * g.w + iw;
 #pragma omp simd

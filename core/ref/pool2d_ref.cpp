@@ -13,11 +13,6 @@ struct Window {
   int divisor;
 };
 
-Window max_window(const PoolGeom& g, int i, int j) {
-  const int hs = i * g.sh - g.ph, ws = j * g.sw - g.pw;
-  return {std::max(hs, 0), std::min(hs + g.kh, g.h), std::max(ws, 0), std::min(ws + g.kw, g.w), 0};
-}
-
 // As PyTorch: the window is first clipped to the padded input (that area is the divisor with
 // count_include_pad, so ceil_mode windows hanging past the padding count less), then to the input.
 Window avg_window(const PoolGeom& g, int i, int j) {
@@ -42,7 +37,7 @@ int adaptive_end(int i, int in, int out) { return int((int64_t(i + 1) * in + out
 // wins. Forward and backward both ask it, so the backward needs no stored indices.
 template <typename T>
 int32_t window_argmax(const PoolGeom& g, const T* xp, int i, int j, T* value) {
-  const Window win = max_window(g, i, j);
+  const MaxPoolWindow win = max_pool_window(g, i, j);
   T best = -std::numeric_limits<T>::infinity();
   int32_t best_at = win.h0 * g.w + win.w0;
   for (int ih = win.h0; ih < win.h1; ++ih)
