@@ -90,11 +90,23 @@ class GridExpansion(unittest.TestCase):
                 self.assertEqual(sweep.planned_epochs(cfg), budget[max(bits, 2)], p.id)
                 self.assertEqual(cfg["init"]["weights"], "docs/fmnist_tradeoff/fp32/model.safetensors", p.id)
 
+    def test_fmnist_prune_grid(self):
+        # Pruning then INQ at the paper's schedule, from the FP32 model the methods grid starts from.
+        grid = sweep.Grid("configs/sweeps/fmnist_prune.json")
+        self.assertEqual(grid.root, "docs/fmnist_prune/runs")
+        self.assertEqual(len(grid.points), 9)
+        for p in grid.points:
+            cfg = p.load_config()
+            self.assertEqual(cfg["inq"]["bits"], int(p.labels["bits"]), p.id)
+            self.assertEqual(cfg["inq"]["epochs_per_stage"], 2, p.id)
+            self.assertEqual(cfg["prune"]["sparsity"], float(p.labels["sparsity"]), p.id)
+            self.assertEqual(cfg["init"]["weights"], "docs/fmnist_tradeoff/fp32/model.safetensors", p.id)
+
     def test_the_kept_fmnist_points_are_points_of_the_grid_as_it_is(self):
         # Finished points are committed (docs/sweeps.md): a change of a config they were run with must
         # move them away, not leave results of another config in the table.
         for grid_file in ("configs/sweeps/fmnist_tradeoff.json", "configs/sweeps/fmnist_lowbit.json",
-                          "configs/sweeps/fmnist_methods.json"):
+                          "configs/sweeps/fmnist_methods.json", "configs/sweeps/fmnist_prune.json"):
             self.check_kept_points(sweep.Grid(grid_file))
 
     def check_kept_points(self, grid):
