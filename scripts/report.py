@@ -14,8 +14,10 @@ file into a temporary directory; its size against all tensors as fp32), the comp
 (compressed_bytes: the whole model as docs/compression.md counts it, for INQ runs from
 `BIN/inq_export --format sparse --huffman`, for the baseline quantisers b-bit codes plus one scale per
 tensor, for FP32 runs 32 bits per value) and the time (the sum of the metrics' training and
-evaluation seconds). Runs that differ only in the seed form a group: the
-table holds its mean ± sample standard deviation over seeds. The method column says how a run
+evaluation seconds). Runs that differ only in the seed form a group (an INQ
+option a config leaves at its default, `inq.n1_rule` "max" and `inq.zero_free` false, counts as
+stated): the table holds its mean ± sample standard deviation over seeds. The pruned column gives
+an INQ run's prune target ("70%", or "per tensor" with prune.targets). The method column says how a run
 quantised: "inq", a baseline quantiser of the config's `quant` section ("bwn", "twn", "uniform";
 bits 1, 2 and quant.bits; zero share from its "quant" metadata, no packed size), or "fp32". The
 bits, epochs and portion plots show the INQ runs, the size plot every run with a compressed size.
@@ -41,8 +43,10 @@ import tempfile
 # Keys that do not change what a run computes (or are the seed): ignored when grouping runs.
 IGNORED_KEYS = {"out", "seed", "inq.seed", "device", "threads", "data.workers", "data.root", "train.log_every",
                 "train.eval_batch_size"}
+# INQ options a config may leave out: a run that states the default groups with one that omits it.
+INQ_DEFAULTS = {"inq.n1_rule": "max", "inq.zero_free": False}
 RUN_COLUMNS = ["run", "status", "model", "dataset", "method", "bits", "portions", "epochs_per_stage", "total_epochs",
-               "float_epochs", "partition", "levels", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
+               "float_epochs", "partition", "levels", "pruned", "seed", "top1", "top5", "last_stage_top1", "reference_top1", "fp32_top1", "drop_pp",
                "zero_share", "packed_bytes", "fp32_bytes", "compression", "compressed_bytes", "seconds"]
 # Marker and colour of each method in the size plot; "inq+pruning" is an INQ run with a prune section.
 METHOD_STYLE = {"inq": ("o", "tab:blue"), "inq+pruning": ("s", "tab:green"), "twn": ("^", "tab:orange"),
@@ -240,7 +244,7 @@ def read_run(run_dir, bin_dir, name):
                             else None)
     model = os.path.join(run_dir, "model.safetensors")
     r["status"] = "complete" if last_epoch >= r["total_epochs"] else f"incomplete (epoch {last_epoch}/{r['total_epochs']})"
-    r["pruned"] = inq is not None and cfg.get("prune") is not None
+    r["pruned"] = prune_target(cfg.get("prune")) if inq is not None else ""
     r["zero_share"] = r["packed_bytes"] = r["fp32_bytes"] = r["compression"] = r["compressed_bytes"] = None
     quantised = inq is not None or quant is not None
     if r["status"] == "complete" and not os.path.exists(model):
@@ -258,6 +262,15 @@ def read_run(run_dir, bin_dir, name):
     return r
 
 
+def prune_target(prune):
+    """The prune section's target as the table shows it: "70%", "per tensor" (prune.targets), or ""."""
+    if not prune:
+        return ""
+    if prune.get("targets"):
+        return "per tensor"
+    return f"{100 * float(prune.get('sparsity', 0)):g}%"
+
+
 def fp32_top1(run_dir):
     records = [x for x in read_metrics(os.path.join(run_dir, "metrics.jsonl")) if x.get("split") == "test"]
     if not records:
@@ -267,6 +280,8 @@ def fp32_top1(run_dir):
 
 def group_key(run):
     flat = flatten(run["config"])
+    if "inq" in run["config"]:
+        flat = {**INQ_DEFAULTS, **flat}
     return json.dumps({k: v for k, v in sorted(flat.items()) if k not in IGNORED_KEYS}, sort_keys=True)
 
 
@@ -369,7 +384,7 @@ def write_summary_csv(path, groups):
 
 
 def markdown_table(groups, fp32_note):
-    head = ["model", "method", "bits", "portions σ", "epochs/stage", "total epochs", "partition", "n1 rule", "seeds", "top-1 %",
+    head = ["model", "method", "bits", "pruned", "portions σ", "epochs/stage", "total epochs", "partition", "n1 rule", "seeds", "top-1 %",
             "top-5 %", "top-1 / top-5 error %", "top-1 % at σ=1", "drop vs FP32 (pp)", "zero weights %", "size (kB, ×fp32)", "compressed (kB)", "time per run (h:m:s)", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
@@ -377,7 +392,7 @@ def markdown_table(groups, fp32_note):
         size = "–"
         if g["packed_bytes"] is not None:
             size = f"{g['packed_bytes'] / 1e3:.1f} (÷{g['compression']:.2f})"
-        cells = [g["model"], g["method"], str(g["bits"]), " ".join(f"{p:g}" for p in g["portions"]) or "–",
+        cells = [g["model"], g["method"], str(g["bits"]), g["pruned"] or "–", " ".join(f"{p:g}" for p in g["portions"]) or "–",
                  str(g["epochs_per_stage"]) or "–", str(g["total_epochs"]), g["partition"] or "–", g["levels"] or "–",
                  " ".join(map(str, g["seeds"])), mean_std(g["top1"], g["top1_std"], n=n),
                  mean_std(g["top5"], g["top5_std"]), error_pair(g["top1"], g["top5"]), mean_std(g["last_stage_top1"], g["last_stage_top1_std"]),
@@ -390,7 +405,7 @@ def markdown_table(groups, fp32_note):
             "last stage, before float epochs (the same as top-1 without them); error = 100 − accuracy of the mean, "
             "as the INQ paper reports its ImageNet results; drop = FP32 top-1 − run top-1 "
             f"in percentage points, FP32 top-1 from {fp32_note}; zero weights: share of the quantized weights; "
-            "size: the inq_export packed file; compressed: the whole model as docs/compression.md counts it "
+            "pruned: the prune section's target sparsity (pruning before INQ); size: the inq_export packed file; compressed: the whole model as docs/compression.md counts it "
             "(INQ: inq_export --format sparse --huffman; bwn/twn/uniform: b-bit codes and a 32-bit scale per "
             "tensor; float tensors 32 bits per value); time: training + evaluation seconds of metrics.jsonl.\n")
     return "\n".join(lines) + "\n" + note

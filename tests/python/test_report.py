@@ -272,9 +272,24 @@ class SyntheticSizes(unittest.TestCase):
         self.assertEqual(series["fp32"][1], [64])
 
     def test_method_of_sets_pruned_inq_apart(self):
-        self.assertEqual(report.method_of({"method": "inq", "pruned": True}), "inq+pruning")
-        self.assertEqual(report.method_of({"method": "inq", "pruned": False}), "inq")
-        self.assertEqual(report.method_of({"method": "twn", "pruned": False}), "twn")
+        self.assertEqual(report.method_of({"method": "inq", "pruned": "70%"}), "inq+pruning")
+        self.assertEqual(report.method_of({"method": "inq", "pruned": ""}), "inq")
+        self.assertEqual(report.method_of({"method": "twn", "pruned": ""}), "twn")
+
+    def test_prune_target_as_the_table_shows_it(self):
+        self.assertEqual(report.prune_target(None), "")
+        self.assertEqual(report.prune_target({"sparsity": 0.7, "epochs": 4}), "70%")
+        self.assertEqual(report.prune_target({"targets": {"conv*": 0.9}, "sparsity": 0.5}), "per tensor")
+
+    def test_a_stated_default_groups_with_an_omitted_one(self):
+        # The paper's n1 rule and the level set with zero are the defaults: stating them changes nothing.
+        def run(seed, **inq):
+            return {"config": {"seed": seed, "inq": {"bits": 5, **inq}}}
+        key = report.group_key(run(0))
+        self.assertEqual(report.group_key(run(1, n1_rule="max")), key)
+        self.assertEqual(report.group_key(run(2, n1_rule="max", zero_free=False)), key)
+        self.assertNotEqual(report.group_key(run(0, n1_rule="mse")), key)
+        self.assertNotEqual(report.group_key(run(0, zero_free=True)), key)
 
 
 @unittest.skipUnless(have_apps("inq_train", "inq_check", "inq_export"), f"needs the apps in {BIN_DIR} (INQ_BIN_DIR)")
@@ -371,7 +386,8 @@ class RealRuns(unittest.TestCase):
             with open(os.path.join(out, "table.md")) as f:
                 table = f.read()
             self.assertIn("| method |", table)
-            self.assertIn("| resnet8 | twn | 2 |", table)
+            self.assertIn("| resnet8 | twn | 2 | – |", table)
+            self.assertIn("| resnet8 | inq | 5 | 70% |", table)  # the pruned INQ run's target sparsity
             with open(os.path.join(out, "runs.csv")) as f:
                 rows = list(csv.DictReader(f))
             self.assertEqual(sorted(row["method"] for row in rows), ["bwn", "inq", "inq", "twn", "uniform"])
