@@ -215,22 +215,36 @@ TEST(SparseExport, RoundTripReconstructsEveryTensorExactly) {
     }
 }
 
-TEST(SparseExport, AModelOffItsLevelsIsRefused) {
-  ConstructedModel m;
+// Writes a one-tensor model of conv.weight with the given "inq" metadata into DIR and expects
+// export_sparse to refuse it with a message containing `reason`, writing nothing.
+void expect_refused(const fs::path& dir, const std::vector<float>& conv, const std::string& inq_meta,
+                    const std::string& reason) {
   SafeTensorsWriter w;
-  const SafeTensorsFile in(m.path);
-  std::vector<float> conv = m.conv;
-  conv[3] = 0.3f;  // not a power of two
   w.add_f32("conv.weight", {4, 2, 5, 5}, conv.data());
-  w.set_metadata("inq", R"({"tensors":{"conv.weight":{"bits":4,"n1":-1,"frozen":200}}})");
-  const std::string bad = (m.dir / "bad.safetensors").string();
-  w.write(bad);
+  w.set_metadata("inq", inq_meta);
+  const std::string model = (dir / "refused.safetensors").string();
+  w.write(model);
   try {
-    export_sparse(bad, (m.dir / "out.safetensors").string(), {});
+    export_sparse(model, (dir / "out.safetensors").string(), {});
     FAIL() << "no error";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("conv.weight[3]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
   }
+  EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+TEST(SparseExport, AModelOffItsLevelsIsRefused) {
+  ConstructedModel m;
+  std::vector<float> conv = m.conv;
+  conv[3] = 0.3f;  // not a power of two
+  expect_refused(m.dir, conv, R"({"tensors":{"conv.weight":{"bits":4,"n1":-1,"frozen":200}}})", "conv.weight[3]");
+}
+
+TEST(SparseExport, AZeroFreeModelIsRefusedWithItsReason) {
+  ConstructedModel m;
+  const std::vector<float> conv(200, 0.5f);  // in the zero-free 4-bit set of n1 = -1
+  expect_refused(m.dir, conv, R"({"tensors":{"conv.weight":{"bits":4,"n1":-1,"frozen":200,"zero_free":true}}})",
+                 "conv.weight has a zero-free level set");
 }
 
 TEST(SparseExport, InqExportWritesTheReportAndVerifiesTheRoundTrip) {

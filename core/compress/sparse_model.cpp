@@ -114,6 +114,10 @@ SparseExportReport export_sparse(const std::string& model_path, const std::strin
       if (!is_counter(name)) r.float_values += numel;
       continue;
     }
+    if (spec->second.zero_free)  // every weight is nonzero: there is nothing to leave out
+      throw std::runtime_error(model_path + ": " + name + " has a zero-free level set (inq.zero_free), which the " +
+                               "sparse format does not store (it keeps the nonzeros of level sets with 0); " +
+                               "inq_export's packed format does");
     const int bits = spec->second.bits, n1 = spec->second.n1;
     const auto values = in.read_f32(name);
     std::vector<uint32_t> codes(values.size());
