@@ -223,7 +223,7 @@ def read_run(run_dir, bin_dir, name):
                  partition=inq.get("partition", "magnitude"),
                  epochs_per_stage=stages[0] if len(set(stages)) == 1 else "/".join(map(str, stages)),
                  float_epochs=int(inq.get("float_epochs", 0)),
-                 levels=inq.get("n1_rule", "max") + (" zero-free" if inq.get("zero_free") else ""))
+                 levels=inq.get("n1_rule", INQ_DEFAULTS["inq.n1_rule"]) + (" zero-free" if inq.get("zero_free") else ""))
     elif quant is not None:
         bits = {"bwn": 1, "twn": 2}.get(quant["method"]) or int(quant["bits"])
         r.update(method=quant["method"], bits=bits, portions=[], partition="", epochs_per_stage="", float_epochs=0,
